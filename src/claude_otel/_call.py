@@ -1,0 +1,401 @@
+"""One API call, observed from its start to the end of its span.
+
+An "API call" is one invocation of an SDK method that claude_otel traces (`messages.create`, `messages.stream`,
+`messages.count_tokens`, ... in every variant), with every HTTP attempt the SDK makes for it and the reading of the
+body it returns. Each has one CLIENT span, the "call span", which a `Call` owns:
+
+    request → `Call.start` → attempts (`attempt_sent` / `attempt_returned` / `attempt_failed`)
+            → response (`returned`) or stream events (`event`) → `end` → span end
+
+`end` runs once, whoever calls it first: the request wrapper for a call that failed or returned a read body, the
+event wrapper of a stream, or the body wrapper of a body that is closed, dropped or read without a stream.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
+
+from . import _semconv as sc
+from ._extract import as_int, as_str, field
+
+log = logging.getLogger("claude_otel")
+
+
+class Outcome:
+    """How the reading of a streamed body ended (`claude_otel.stream.outcome`)."""
+
+    COMPLETED = "completed"
+    """Read to its end: `message_stop` for a stream of events."""
+    ABANDONED = "abandoned"
+    """The application stopped reading: it broke out, closed the stream, dropped it, or its task was cancelled."""
+    FAILED = "failed"
+    """Reading raised: an `error` event, a dropped connection, a read timeout."""
+    TRUNCATED = "truncated"
+    """The server ended the stream without `message_stop`. The application sees no error; the span says it failed."""
+
+
+class Call:
+    """The state of one traced API call. Every method is safe to call from any thread and never raises."""
+
+    __slots__ = (
+        "span",
+        "operation",
+        "streams",
+        "propagate",
+        "start",
+        "attempts",
+        "status_code",
+        "request_id",
+        "organization_id",
+        "workspace_id",
+        "url_recorded",
+        "body",
+        "collect_json",
+        "chunks",
+        "parsing",
+        "in_next",
+        "first_chunk",
+        "saw_message_stop",
+        "saw_message_delta",
+        "response_id",
+        "response_model",
+        "stop_reason",
+        "stop_category",
+        "usage",
+        "output_tokens",
+        "compaction",
+        "count_tokens",
+        "_end_once",
+    )
+
+    def __init__(self, span: Span, operation: str, streams: bool, propagate: bool) -> None:
+        self.span = span
+        self.operation = operation
+        self.streams = streams
+        self.propagate = propagate
+        self.start = time.perf_counter()
+        self.attempts = 0
+        self.status_code: int | None = None
+        self.request_id: str | None = None
+        self.organization_id: str | None = None
+        self.workspace_id: str | None = None
+        self.url_recorded = False
+        # The body of the call's successful response while the application has yet to read it.
+        self.body: object | None = None
+        self.collect_json = False
+        self.chunks: list[bytes] | None = None
+        # Set while an SDK `Stream` parses the body into events, and while it is inside a read of the body: a close
+        # or error of the body seen then is the stream's to report, with what the events say.
+        self.parsing = False
+        self.in_next = False
+        self.first_chunk: float | None = None
+        self.saw_message_stop = False
+        self.saw_message_delta = False
+        self.response_id: str | None = None
+        self.response_model: str | None = None
+        self.stop_reason: str | None = None
+        self.stop_category: str | None = None
+        # The usage fields as the API reports them (Anthropic's `input_tokens` excludes cache reads and writes).
+        self.usage: dict[str, Any] = {}
+        self.output_tokens: int | None = None
+        self.compaction: tuple[int, int] | None = None
+        self.count_tokens: int | None = None
+        self._end_once = threading.Lock()
+
+    # --- attempts -------------------------------------------------------------------------------------------------
+
+    def attempt_sent(self) -> None:
+        self.attempts += 1
+
+    def attempt_returned(self, response: Any) -> None:
+        """Records the HTTP response of an attempt, whatever its status. The last attempt's values win."""
+        try:
+            self.status_code = response.status_code
+            headers = response.headers
+            self.request_id = headers.get("request-id") or self.request_id
+            self.organization_id = headers.get("anthropic-organization-id") or self.organization_id
+            self.workspace_id = headers.get("anthropic-workspace-id") or self.workspace_id
+            if not self.url_recorded:
+                self._record_url(response.request.url)
+        except Exception:
+            log.debug("claude_otel: could not record an HTTP attempt", exc_info=True)
+
+    def attempt_failed(self, error: BaseException) -> None:
+        """Records an attempt that got no response: a connection error or a timeout."""
+        try:
+            request = getattr(error, "request", None)
+            if request is not None and not self.url_recorded:
+                self._record_url(request.url)
+        except Exception:
+            log.debug("claude_otel: could not record a failed HTTP attempt", exc_info=True)
+
+    def _record_url(self, url: Any) -> None:
+        # The first request's URL, without its query (which the Messages API only uses for `?beta=true`). For a
+        # platform client it is the platform's URL, which the SDK builds inside the attempt.
+        self.url_recorded = True
+        scheme = url.scheme
+        path = url.raw_path.partition(b"?")[0].decode("ascii")
+        self.span.set_attributes(
+            {
+                sc.URL_SCHEME: scheme,
+                sc.URL_PATH: path,
+                sc.URL_FULL: f"{scheme}://{url.netloc.decode('ascii')}{path}",
+            }
+        )
+
+    # --- responses ------------------------------------------------------------------------------------------------
+
+    def returned(self, result: object) -> None:
+        """Records what the SDK returned to the application, and ends the span unless a body remains to be read."""
+        if self.body is not None:
+            return  # The body's reader ends the span: a stream, or a response the application reads itself.
+        try:
+            http_response = getattr(result, "http_response", None)
+            if http_response is not None:
+                # `with_raw_response`: the SDK read the body, which the application parses when it wants to.
+                self.absorb(_decoded_json(http_response))
+            else:
+                self.absorb(result)
+        except Exception:
+            log.debug("claude_otel: could not read the response of an API call", exc_info=True)
+        self.end(None)
+
+    def absorb(self, data: object) -> None:
+        """Records a whole response body: a Message or a token count, as a model or as decoded JSON."""
+        if data is None:
+            return
+        if self.operation == sc.OPERATION_COUNT_TOKENS:
+            self.count_tokens = as_int(field(data, "input_tokens"))
+            return
+        self._absorb_message(data, complete=True)
+
+    def _absorb_message(self, message: object, complete: bool) -> None:
+        self.response_id = as_str(field(message, "id")) or self.response_id
+        self.response_model = as_str(field(message, "model")) or self.response_model
+        usage = field(message, "usage")
+        if usage is not None:
+            self._absorb_usage(usage)
+        if not complete:
+            # `message_start` has placeholders for the stop reason and the output tokens; `message_delta` has them.
+            return
+        self.stop_reason = as_str(field(message, "stop_reason"))
+        self._absorb_stop_details(field(message, "stop_details"))
+        self.output_tokens = as_int(field(usage, "output_tokens"))
+        self.compaction = _compaction(usage)
+
+    def _absorb_usage(self, usage: object) -> None:
+        # Only the fields that are present: a `message_delta` whose usage lacks the cache counts keeps those of
+        # `message_start` rather than zeroing them.
+        for name in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "service_tier"):
+            value = field(usage, name)
+            if value is not None:
+                self.usage[name] = value
+        cache_creation = field(usage, "cache_creation")
+        if cache_creation is not None:
+            self.usage["cache_creation"] = cache_creation
+        details = field(usage, "output_tokens_details")
+        if details is not None:
+            self.usage["output_tokens_details"] = details
+
+    def _absorb_stop_details(self, details: object) -> None:
+        if details is not None:
+            self.stop_category = as_str(field(details, "category"))
+
+    def event(self, event: object) -> None:
+        """Records one event of a streamed Message. Called for every event, so the common case is first."""
+        try:
+            kind = event.type  # type: ignore[attr-defined]
+            if kind == "content_block_delta":
+                if self.first_chunk is None:
+                    self.first_chunk = time.perf_counter()
+            elif kind == "message_start":
+                self._absorb_message(event.message, complete=False)  # type: ignore[attr-defined]
+            elif kind == "message_delta":
+                self.saw_message_delta = True
+                delta = event.delta  # type: ignore[attr-defined]
+                self.stop_reason = as_str(field(delta, "stop_reason")) or self.stop_reason
+                self._absorb_stop_details(field(delta, "stop_details"))
+                usage = event.usage  # type: ignore[attr-defined]
+                # Cumulative: the last `message_delta` has the whole count. Never added to `message_start`'s.
+                self.output_tokens = as_int(field(usage, "output_tokens"))
+                self._absorb_usage(usage)
+                self.compaction = _compaction(usage) or self.compaction
+            elif kind == "message_stop":
+                self.saw_message_stop = True
+        except Exception:
+            log.debug("claude_otel: could not record a stream event", exc_info=True)
+
+    # --- the end --------------------------------------------------------------------------------------------------
+
+    def stream_ended(self) -> None:
+        """The stream of events was read to its end: complete with `message_stop`, truncated without."""
+        self.end(None, Outcome.COMPLETED if self.saw_message_stop else Outcome.TRUNCATED)
+
+    def body_read(self) -> None:
+        """The application read the body itself, without a `Stream`: a JSON body is decoded for its usage."""
+        if self.chunks is not None:
+            try:
+                self.absorb(json.loads(b"".join(self.chunks)))
+            except Exception:
+                log.debug("claude_otel: could not decode a response body", exc_info=True)
+            self.chunks = None
+        self.end(None, Outcome.COMPLETED)
+
+    def end(self, error: BaseException | None, outcome: str | None = None) -> None:
+        """Sets the call's final attributes and status and ends its span, the first time it is called only.
+
+        `error` is what the call or the reading of its body raised. `outcome` is how the reading of a streamed
+        body ended; a streamed call that failed before it returned a body is `failed` (or `abandoned` when the
+        application cancelled it).
+        """
+        if not self._end_once.acquire(blocking=False):
+            return
+        try:
+            span = self.span
+            if self.streams and outcome is None:
+                outcome = Outcome.FAILED if isinstance(error, Exception) else Outcome.ABANDONED
+            span.set_attributes(self._final_attributes(outcome))
+            if isinstance(error, Exception):
+                span.set_status(Status(StatusCode.ERROR, _describe(error)))
+                span.set_attribute(sc.ERROR_TYPE, error_type(error))
+                span.record_exception(error)
+            elif outcome == Outcome.TRUNCATED:
+                span.set_status(Status(StatusCode.ERROR, "The stream ended before its message_stop event."))
+                span.set_attribute(sc.ERROR_TYPE, sc.ERROR_TYPE_TRUNCATED_STREAM)
+            # Anything but an `Exception`, such as a `CancelledError`, is the application stopping the call:
+            # the status stays unset, as the SDK's own spans leave it.
+            span.end()
+        except Exception:
+            log.debug("claude_otel: could not end the span of an API call", exc_info=True)
+        finally:
+            self.body = None
+            self.chunks = None
+
+    def _final_attributes(self, outcome: str | None) -> dict[str, AttributeValue]:
+        attributes: dict[str, AttributeValue] = {sc.CLAUDE_OTEL_ATTEMPTS: self.attempts}
+        if self.attempts > 1:
+            attributes[sc.HTTP_REQUEST_RESEND_COUNT] = self.attempts - 1
+        _put(attributes, sc.HTTP_RESPONSE_STATUS_CODE, self.status_code)
+        _put(attributes, sc.ANTHROPIC_REQUEST_ID, self.request_id)
+        _put(attributes, sc.ANTHROPIC_ORGANIZATION_ID, self.organization_id)
+        _put(attributes, sc.ANTHROPIC_WORKSPACE_ID, self.workspace_id)
+        if outcome is not None:
+            attributes[sc.CLAUDE_OTEL_STREAM_OUTCOME] = outcome
+        if self.operation == sc.OPERATION_COUNT_TOKENS:
+            _put(attributes, sc.ANTHROPIC_COUNT_TOKENS_INPUT_TOKENS, self.count_tokens)
+            return attributes
+        _put(attributes, sc.GEN_AI_RESPONSE_ID, self.response_id)
+        _put(attributes, sc.GEN_AI_RESPONSE_MODEL, self.response_model)
+        if self.first_chunk is not None:
+            attributes[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self.first_chunk - self.start
+        # Stop reason and output tokens are final only from a whole Message or a `message_delta`.
+        final = not self.streams or self.saw_message_delta
+        stop_reason = self.stop_reason if final else None
+        _put(attributes, sc.ANTHROPIC_STOP_REASON, stop_reason)
+        _put(attributes, sc.ANTHROPIC_STOP_DETAILS_CATEGORY, self.stop_category if final else None)
+        attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] = [
+            sc.FINISH_REASONS.get(stop_reason, stop_reason) if stop_reason else sc.FINISH_REASON_ERROR
+        ]
+        self._usage_attributes(attributes, final)
+        return attributes
+
+    def _usage_attributes(self, attributes: dict[str, AttributeValue], final: bool) -> None:
+        usage = self.usage
+        input_tokens = as_int(usage.get("input_tokens"))
+        cache_read = as_int(usage.get("cache_read_input_tokens"))
+        cache_write = as_int(usage.get("cache_creation_input_tokens"))
+        if input_tokens is not None:
+            # The conventions' rule for Anthropic: input tokens include the cache reads and writes.
+            attributes[sc.GEN_AI_USAGE_INPUT_TOKENS] = input_tokens + (cache_read or 0) + (cache_write or 0)
+        _put(attributes, sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, cache_read)
+        _put(attributes, sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, cache_write)
+        cache_creation = usage.get("cache_creation")
+        _put(attributes, sc.ANTHROPIC_CACHE_5M_INPUT_TOKENS, as_int(field(cache_creation, "ephemeral_5m_input_tokens")))
+        _put(attributes, sc.ANTHROPIC_CACHE_1H_INPUT_TOKENS, as_int(field(cache_creation, "ephemeral_1h_input_tokens")))
+        _put(attributes, sc.ANTHROPIC_RESPONSE_SERVICE_TIER, as_str(usage.get("service_tier")))
+        if not final:
+            return
+        _put(attributes, sc.GEN_AI_USAGE_OUTPUT_TOKENS, self.output_tokens)
+        thinking = as_int(field(usage.get("output_tokens_details"), "thinking_tokens"))
+        _put(attributes, sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, thinking)
+        if self.compaction is not None:
+            attributes[sc.ANTHROPIC_COMPACTION_INPUT_TOKENS] = self.compaction[0]
+            attributes[sc.ANTHROPIC_COMPACTION_OUTPUT_TOKENS] = self.compaction[1]
+
+
+def error_type(error: BaseException) -> str:
+    """The `error.type` of a failed call, in the SDK's own vocabulary so that both tell the same story.
+
+    The type of the API's error envelope (`overloaded_error`, ...), else the HTTP status code, else
+    `client_timeout_error` or `connection_error`, else `client_error`.
+    """
+    name = type(error).__name__
+    # By name, so that the same code serves the httpx and the httpx2 SDKs without importing either.
+    if name in ("APITimeoutError", "TimeoutException", "ReadTimeout", "ConnectTimeout", "WriteTimeout", "PoolTimeout"):
+        return "client_timeout_error"
+    if name == "APIConnectionError" or _is_transport_error(error):
+        return "connection_error"
+    status_code = getattr(error, "status_code", None)
+    if isinstance(status_code, int):
+        api_type = getattr(error, "type", None)
+        if api_type is None:
+            api_type = field(field(getattr(error, "body", None), "error"), "type")
+        if isinstance(api_type, str) and api_type:
+            return api_type
+        # An `error` event has the status of the response that opened its stream, which is no error.
+        if status_code >= 400:
+            return str(status_code)
+    return "client_error"
+
+
+def _is_transport_error(error: BaseException) -> bool:
+    return any(cls.__name__ == "TransportError" for cls in type(error).__mro__)
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+def _compaction(usage: object) -> tuple[int, int] | None:
+    """The input and output tokens of the compactions of a beta Message, which its usage totals leave out."""
+    entries = field(usage, "iterations")
+    if not isinstance(entries, list):
+        return None
+    compactions = [entry for entry in entries if field(entry, "type") == "compaction"]
+    if not compactions:
+        return None
+
+    def tokens(entry: object, name: str) -> int:
+        return as_int(field(entry, name)) or 0
+
+    return (
+        sum(
+            tokens(entry, "input_tokens")
+            + tokens(entry, "cache_read_input_tokens")
+            + tokens(entry, "cache_creation_input_tokens")
+            for entry in compactions
+        ),
+        sum(tokens(entry, "output_tokens") for entry in compactions),
+    )
+
+
+def _decoded_json(http_response: Any) -> object:
+    """The decoded body of a read response, or `None` for an unread or non-JSON one."""
+    if not http_response.is_closed:
+        return None
+    media_type = http_response.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "application/json":
+        return None
+    return json.loads(http_response.content)
+
+
+def _put(attributes: dict[str, AttributeValue], key: str, value: AttributeValue | None) -> None:
+    if value is not None:
+        attributes[key] = value

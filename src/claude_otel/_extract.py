@@ -1,0 +1,88 @@
+"""Reading telemetry off the SDK's requests and responses.
+
+Each function here takes what the SDK has (a request body as a dict, a response as a pydantic model or as decoded
+JSON, SSE events as models) and returns plain values. None of them trusts a type: a field that is missing or of
+another type yields nothing rather than a wrong value or an exception, because the SDK does not validate responses
+unless the client asks it to, and because the Messages API adds fields and events over time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry.util.types import AttributeValue
+
+from . import _semconv as sc
+
+
+def field(value: object, key: str) -> Any:
+    """`value[key]` for a dict, `value.key` for anything else, and `None` when there is no such entry."""
+    if isinstance(value, dict):
+        return value.get(key)
+    return getattr(value, key, None)
+
+
+def as_int(value: object) -> int | None:
+    # `bool` is an `int` too, and a token count is never one.
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def as_str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def as_float(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def as_str_list(value: object) -> list[str] | None:
+    if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
+        return list(value)
+    return None
+
+
+def chat_request_attributes(body: object, stream: bool) -> dict[str, AttributeValue]:
+    """The attributes of a `messages.create` request body that a chat span starts with. Never raises."""
+    attributes: dict[str, AttributeValue] = {}
+    if not isinstance(body, dict):
+        return attributes
+    _put(attributes, sc.GEN_AI_REQUEST_MODEL, as_str(body.get("model")))
+    _put(attributes, sc.GEN_AI_REQUEST_MAX_TOKENS, as_int(body.get("max_tokens")))
+    _put(attributes, sc.GEN_AI_REQUEST_TEMPERATURE, as_float(body.get("temperature")))
+    _put(attributes, sc.GEN_AI_REQUEST_TOP_P, as_float(body.get("top_p")))
+    _put(attributes, sc.GEN_AI_REQUEST_TOP_K, as_int(body.get("top_k")))
+    _put(attributes, sc.GEN_AI_REQUEST_STOP_SEQUENCES, as_str_list(body.get("stop_sequences")))
+    output_config = body.get("output_config")
+    _put(attributes, sc.GEN_AI_REQUEST_REASONING_LEVEL, as_str(field(output_config, "effort")))
+    _put(attributes, sc.ANTHROPIC_REQUEST_SERVICE_TIER, as_str(body.get("service_tier")))
+    thinking = body.get("thinking")
+    if thinking is not None:
+        _put(attributes, sc.ANTHROPIC_THINKING_TYPE, as_str(field(thinking, "type")))
+        _put(attributes, sc.ANTHROPIC_THINKING_BUDGET_TOKENS, as_int(field(thinking, "budget_tokens")))
+    # `output_format` is the deprecated form of `output_config.format`.
+    for output_format in (field(output_config, "format"), body.get("output_format")):
+        if field(output_format, "type") == "json_schema":
+            attributes[sc.GEN_AI_OUTPUT_TYPE] = "json"
+    if stream:
+        attributes[sc.GEN_AI_REQUEST_STREAM] = True
+    return attributes
+
+
+def beta_header(*layers: object) -> list[str] | None:
+    """The `anthropic-beta` header that the last of `layers` (header mappings) to set it gives, split at commas."""
+    value: str | None = None
+    for layer in layers:
+        if isinstance(layer, Mapping):
+            for key, header in layer.items():
+                if isinstance(key, str) and key.lower() == "anthropic-beta":
+                    value = header if isinstance(header, str) else None
+    parts = [part.strip() for part in (value or "").split(",") if part.strip()]
+    return parts or None
+
+
+def _put(attributes: dict[str, AttributeValue], key: str, value: AttributeValue | None) -> None:
+    if value is not None:
+        attributes[key] = value

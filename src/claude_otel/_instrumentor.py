@@ -1,0 +1,98 @@
+"""`AnthropicInstrumentor`: claude_otel as an OpenTelemetry instrumentor.
+
+`opentelemetry-instrument` finds it under the `opentelemetry_instrumentor` entry point `claude_otel` (a name of
+its own: other packages already claim `anthropic`, and share its `OTEL_PYTHON_DISABLED_INSTRUMENTATIONS` switch).
+Like every instrumentor, it uses the providers it is given or the global ones and sets up none; the one-line
+`claude_otel.instrument()` is what sets them up from the environment.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from typing import Any
+
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+
+log = logging.getLogger("claude_otel")
+
+SUPPORTED_SDK = ("0.109.0", "3")
+"""The `anthropic` versions claude_otel is tested with: from the first with a per-attempt hook, below 3."""
+
+_OPTIONS = frozenset({"tracer_provider", "meter_provider", "logger_provider", "propagate"})
+
+
+class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Traces every Claude call made through the `anthropic` SDK: one CLIENT span per call.
+
+    `instrument(tracer_provider=None, meter_provider=None, logger_provider=None, propagate=True)`: `propagate`
+    sends the trace context with each request to the API, unless the SDK's own option turns it off for a client.
+    """
+
+    _hooks: Any = None
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return (f"anthropic >= {SUPPORTED_SDK[0]}",)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        unknown = set(kwargs) - _OPTIONS
+        if unknown:
+            raise TypeError(f"claude_otel: unknown option(s) {sorted(unknown)}; known: {sorted(_OPTIONS)}")
+        from ._patches import Hooks
+
+        if not _sdk_has_hooks():
+            return
+        hooks = Hooks(kwargs.get("tracer_provider"), propagate=bool(kwargs.get("propagate", True)))
+        hooks.apply()
+        type(self)._hooks = hooks
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        hooks, type(self)._hooks = type(self)._hooks, None
+        if hooks is not None:
+            hooks.remove()
+
+
+def _sdk_has_hooks() -> bool:
+    """Whether the installed SDK has what claude_otel hooks into; warns when it has not, or is untested."""
+    try:
+        import anthropic
+        from anthropic import _base_client, _streaming
+    except Exception as err:  # Not installed, or broken: the application fails on its own import, not on ours.
+        log.warning("claude_otel: cannot import the anthropic SDK (%s); nothing is instrumented", err)
+        return False
+    version = getattr(anthropic, "__version__", "unknown")
+    missing = [
+        f"{owner.__name__}.{name}"
+        for owner, name in (
+            (_base_client.SyncAPIClient, "request"),
+            (_base_client.AsyncAPIClient, "request"),
+            (_base_client.SyncAPIClient, "_attempt_request"),
+            (_base_client.AsyncAPIClient, "_attempt_request"),
+            (_streaming.Stream, "__stream__"),
+            (_streaming.AsyncStream, "__stream__"),
+        )
+        if name not in owner.__dict__
+    ]
+    if missing:
+        log.warning(
+            "claude_otel: anthropic %s lacks %s; claude_otel supports anthropic >= %s, < %s. Nothing is instrumented.",
+            version,
+            ", ".join(missing),
+            *SUPPORTED_SDK,
+        )
+        return False
+    if _major(version) >= int(SUPPORTED_SDK[1]):
+        log.warning(
+            "claude_otel: anthropic %s is newer than the versions claude_otel is tested with (< %s); "
+            "instrumenting it all the same",
+            version,
+            SUPPORTED_SDK[1],
+        )
+    return True
+
+
+def _major(version: str) -> int:
+    try:
+        return int(version.split(".")[0])
+    except ValueError:
+        return 0

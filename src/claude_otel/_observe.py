@@ -1,0 +1,207 @@
+"""Observing how the application reads a response body, without changing what it reads.
+
+Two layers, because the SDK's own objects must stay what they are (on 0.x, `isinstance(s, anthropic.Stream)` holds
+only for an object whose type is exactly `Stream`, so a proxy or a subclass breaks applications):
+
+- The *body*: `response.stream` of the httpx/httpx2 response is replaced by a wrapper of the same kind that tells the
+  `Call` when the body was read to its end, closed early, failed, or dropped. It works for every way of reading a
+  body: a `Stream`, `with_streaming_response`, or the application's own `iter_bytes()`.
+- The *events*: the SDK's `Stream.__stream__` (the generator that parses a body into events) is wrapped so that the
+  `Call` sees each event as the application gets it, and how the iteration ended.
+
+Each wrapper forwards everything and swallows nothing: what the application sees is what the SDK gives it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from ._call import Call, Outcome
+
+log = logging.getLogger("claude_otel")
+
+CALL_ATTRIBUTE = "claude_otel_call"
+"""The attribute of a wrapped body that holds its `Call`, where a `Stream` parsing that body finds it."""
+
+
+class BodyWrapper:
+    """Wraps response bodies of the SDK's HTTP library, `httpx2` from SDK 1.0 on and `httpx` before it."""
+
+    def __init__(self, httpx: Any) -> None:
+        self._sync_base = httpx.SyncByteStream
+        self._async_base = httpx.AsyncByteStream
+        self._sync, self._async, self._dual = _body_classes(httpx)
+
+    def wrap(self, body: Any, call: Call) -> Any:
+        """A wrapper of `body` of the same kind: `httpx.Response` checks the kind of its `stream`."""
+        is_sync = isinstance(body, self._sync_base)
+        is_async = isinstance(body, self._async_base)
+        wrapper_type = self._dual if is_sync and is_async else self._sync if is_sync else self._async
+        return wrapper_type(body, call)
+
+
+def _body_classes(httpx: Any) -> tuple[type, type, type]:
+    """The sync, async and dual body wrappers, subclassing the byte streams of `httpx`."""
+
+    class SyncBody(httpx.SyncByteStream):  # type: ignore[misc, name-defined]
+        # The SDK 2.x `Stream` looks for its own tracing's observer here on every event; a class attribute
+        # answers that at once, where `__getattr__` would raise and catch an AttributeError each time.
+        stream_observer = None
+
+        def __init__(self, body: Any, call: Call) -> None:
+            self._body = body
+            self._read = False
+            self.claude_otel_call = call
+
+        def __iter__(self) -> Iterator[bytes]:
+            call = self.claude_otel_call
+            chunks = call.chunks
+            try:
+                for chunk in self._body:
+                    if chunks is not None:
+                        chunks.append(chunk)
+                    yield chunk
+            except GeneratorExit:
+                raise  # The reader stopped; `close` says so.
+            except BaseException as err:
+                if not call.in_next:
+                    call.end(err, Outcome.FAILED)
+                raise
+            self._read = True
+            if not call.parsing:
+                call.body_read()
+
+        def close(self) -> None:
+            _body_closed(self)
+            self._body.close()
+
+        def __del__(self) -> None:
+            # The application dropped the response without closing it, perhaps without reading any of it.
+            _body_closed(self)
+
+        def __getattr__(self, name: str) -> Any:
+            # `elapsed`, and whatever else the transport's body has, is the wrapped body's.
+            if name == "_body":
+                raise AttributeError(name)
+            return getattr(self._body, name)
+
+    class AsyncBody(httpx.AsyncByteStream):  # type: ignore[misc, name-defined]
+        stream_observer = None
+
+        def __init__(self, body: Any, call: Call) -> None:
+            self._async_body = body
+            self._read = False
+            self.claude_otel_call = call
+
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            call = self.claude_otel_call
+            chunks = call.chunks
+            body = self._async_body.__aiter__()
+            try:
+                async for chunk in body:
+                    if chunks is not None:
+                        chunks.append(chunk)
+                    yield chunk
+            except GeneratorExit:
+                raise
+            except BaseException as err:
+                if not call.in_next:
+                    call.end(err, Outcome.FAILED)
+                raise
+            finally:
+                # Closes the body's generator in the task that read it, not later in a task of the event loop's.
+                aclose = getattr(body, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+            self._read = True
+            if not call.parsing:
+                call.body_read()
+
+        async def aclose(self) -> None:
+            _body_closed(self)
+            await self._async_body.aclose()
+
+        def __del__(self) -> None:
+            _body_closed(self)
+
+        def __getattr__(self, name: str) -> Any:
+            if name == "_async_body":
+                raise AttributeError(name)
+            return getattr(self._async_body, name)
+
+    class DualBody(SyncBody, AsyncBody):
+        """A body that is sync and async at once, as `httpx.ByteStream` is."""
+
+        def __init__(self, body: Any, call: Call) -> None:
+            SyncBody.__init__(self, body, call)
+            AsyncBody.__init__(self, body, call)
+
+        def __getattr__(self, name: str) -> Any:
+            return SyncBody.__getattr__(self, name)
+
+    return SyncBody, AsyncBody, DualBody
+
+
+def _body_closed(body: Any) -> None:
+    """A body was closed or dropped. Before its end and outside a stream's read, the application abandoned it."""
+    try:
+        call: Call | None = getattr(body, CALL_ATTRIBUTE, None)
+        if call is not None and not body._read and not call.in_next:
+            call.end(None, Outcome.ABANDONED)
+    except Exception:
+        log.debug("claude_otel: could not record the close of a response body", exc_info=True)
+
+
+def observe_events(events: Iterator[Any], call: Call) -> Iterator[Any]:
+    """Yields the events of `events`, a `Stream.__stream__` generator, telling `call` of each and of the end."""
+    call.parsing = True
+    try:
+        while True:
+            call.in_next = True
+            try:
+                event = next(events)
+            except StopIteration:
+                call.in_next = False
+                call.stream_ended()
+                return
+            call.in_next = False
+            call.event(event)
+            yield event
+    except GeneratorExit:
+        # The application closed the iteration, or dropped the stream: close the SDK's generator too.
+        call.in_next = False
+        call.end(None, Outcome.ABANDONED)
+        events.close()
+        raise
+    except BaseException as err:
+        call.in_next = False
+        call.end(err, Outcome.FAILED if isinstance(err, Exception) else Outcome.ABANDONED)
+        raise
+
+
+async def observe_async_events(events: Any, call: Call) -> AsyncIterator[Any]:
+    """`observe_events` for an `AsyncStream.__stream__` async generator."""
+    call.parsing = True
+    try:
+        while True:
+            call.in_next = True
+            try:
+                event = await events.__anext__()
+            except StopAsyncIteration:
+                call.in_next = False
+                call.stream_ended()
+                return
+            call.in_next = False
+            call.event(event)
+            yield event
+    except GeneratorExit:
+        call.in_next = False
+        call.end(None, Outcome.ABANDONED)
+        await events.aclose()
+        raise
+    except BaseException as err:
+        call.in_next = False
+        call.end(err, Outcome.FAILED if isinstance(err, Exception) else Outcome.ABANDONED)
+        raise

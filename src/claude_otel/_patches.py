@@ -1,0 +1,290 @@
+"""Where claude_otel hooks into the Anthropic SDK, and the hooks.
+
+The SDK funnels every API call through one method of its client base classes, on 0.x (httpx) as on 1.x and 2.x
+(httpx2), so hooking there covers every entry point at once: `messages.create` (plain and streamed),
+`messages.stream`, `messages.parse`, `count_tokens`, `with_raw_response`, `with_streaming_response`, `beta.*`,
+and the Bedrock and Vertex clients, whose resources copy the methods but not the funnel:
+
+- `SyncAPIClient.request` / `AsyncAPIClient.request`: one call, with all its retries. The call span starts here,
+  is current while the SDK works, and ends here unless a body remains to be read.
+- `SyncAPIClient._attempt_request` / `AsyncAPIClient._attempt_request`: one HTTP attempt, inside the SDK's retry
+  loop and below any middleware, so it sees every attempt even with the application's own `http_client`.
+  The trace context is sent from here.
+- `Stream.__stream__` / `AsyncStream.__stream__`: the parsing of a body into events.
+- `BaseClient._tracer` (SDK ≥ 1.14): the SDK's own tracing, which claude_otel replaces for the calls it traces
+  (never two spans for one call), and leaves alone for every other call.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import wrapt
+from opentelemetry import context, trace
+from opentelemetry.propagate import inject
+from opentelemetry.trace import SpanKind, Tracer
+from opentelemetry.util.types import AttributeValue
+
+from . import _semconv as sc
+from ._call import Call
+from ._extract import beta_header, chat_request_attributes
+from ._observe import CALL_ATTRIBUTE, BodyWrapper, observe_async_events, observe_events
+from .version import __version__
+
+log = logging.getLogger("claude_otel")
+
+SCOPE = "claude_otel"
+
+_CALL_KEY = context.create_key("claude_otel.call")
+"""The context value that holds the `Call` while the SDK works on it."""
+
+_OPERATIONS = {"/v1/messages": sc.OPERATION_CHAT, "/v1/messages/count_tokens": sc.OPERATION_COUNT_TOKENS}
+"""The operations that claude_otel traces, by the path the SDK's resources ask for (platform clients too)."""
+
+_LEGACY_PROVIDERS = {
+    "AnthropicBedrock": sc.PROVIDER_AWS_BEDROCK,
+    "AsyncAnthropicBedrock": sc.PROVIDER_AWS_BEDROCK,
+    "AnthropicVertex": sc.PROVIDER_GCP_VERTEX_AI,
+    "AsyncAnthropicVertex": sc.PROVIDER_GCP_VERTEX_AI,
+}
+"""The platform of a client of an SDK older than 1.14, whose clients do not say it themselves."""
+
+
+class Hooks:
+    """The hooks, bound to their tracer and settings, and the SDK objects they replace while they are applied."""
+
+    def __init__(self, tracer_provider: trace.TracerProvider | None, propagate: bool) -> None:
+        self._tracer = trace.get_tracer(SCOPE, __version__, tracer_provider=tracer_provider)
+        self._client_tracers: dict[int, tuple[object, Tracer]] = {}
+        self._propagate = propagate
+        self._provider_by_type: dict[type, str] = {}
+        self._originals: list[tuple[object, str, object]] = []
+        self._bodies: BodyWrapper | None = None
+
+    # --- applying ---------------------------------------------------------------------------------------------------
+
+    def apply(self) -> None:
+        """Wraps the SDK's funnel. Idempotent; the caller has checked that the SDK has what is wrapped."""
+        from anthropic import _base_client, _streaming
+
+        self._bodies = BodyWrapper(_httpx_module(_base_client))
+        self._wrap(_base_client.SyncAPIClient, "request", self._request)
+        self._wrap(_base_client.AsyncAPIClient, "request", self._request_async)
+        self._wrap(_base_client.SyncAPIClient, "_attempt_request", self._attempt)
+        self._wrap(_base_client.AsyncAPIClient, "_attempt_request", self._attempt_async)
+        self._wrap(_streaming.Stream, "__stream__", self._stream)
+        self._wrap(_streaming.AsyncStream, "__stream__", self._stream_async)
+        sdk_tracer = _base_client.BaseClient.__dict__.get("_tracer")
+        if isinstance(sdk_tracer, property) and sdk_tracer.fget is not None:
+            self._replace(_base_client.BaseClient, "_tracer", _without_sdk_span(sdk_tracer))
+
+    def remove(self) -> None:
+        """Puts back every object `apply` replaced: the SDK is as it was, to the same function objects."""
+        while self._originals:
+            owner, name, original = self._originals.pop()
+            setattr(owner, name, original)
+
+    def _wrap(self, owner: type, name: str, wrapper: Callable[..., Any]) -> None:
+        original = owner.__dict__[name]
+        self._replace(owner, name, wrapt.FunctionWrapper(original, wrapper))
+
+    def _replace(self, owner: type, name: str, replacement: object) -> None:
+        self._originals.append((owner, name, owner.__dict__[name]))
+        setattr(owner, name, replacement)
+
+    # --- calls ------------------------------------------------------------------------------------------------------
+
+    def _start(self, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+        """The `Call` for a request that claude_otel traces, with its span started; `None` for any other request.
+
+        Never raises: a call that cannot be traced goes on untraced.
+        """
+        try:
+            options = args[1] if len(args) > 1 else kwargs["options"]
+            operation = _OPERATIONS.get(options.url.partition("?")[0])
+            if operation is None or options.method.lower() != "post":
+                return None
+            streams = bool(kwargs.get("stream", False))
+            body = options.json_data
+            headers_beta = beta_header(getattr(client, "_custom_headers", None), options.headers)
+            sdk_options = getattr(client, "_open_telemetry", None)  # SDK >= 1.14: the client's resolved option.
+            if operation == sc.OPERATION_CHAT:
+                attributes = chat_request_attributes(body, streams)
+                attributes[sc.GEN_AI_OPERATION_NAME] = sc.OPERATION_CHAT
+            else:
+                model = body.get("model") if isinstance(body, dict) else None
+                attributes = {sc.GEN_AI_REQUEST_MODEL: model} if isinstance(model, str) else {}
+            attributes.update(self._client_attributes(client, options, sdk_options))
+            if headers_beta is not None:
+                attributes[sc.ANTHROPIC_BETA] = headers_beta
+            model = attributes.get(sc.GEN_AI_REQUEST_MODEL)
+            span = self._tracer_for(sdk_options).start_span(
+                f"{operation} {model}" if model else operation, kind=SpanKind.CLIENT, attributes=attributes
+            )
+            propagate = self._propagate and (sdk_options is None or sdk_options.get("propagation", True) is not False)
+            return Call(span, operation, streams, propagate)
+        except Exception:
+            log.debug("claude_otel: could not start the span of an API call", exc_info=True)
+            return None
+
+    def _client_attributes(self, client: Any, options: Any, sdk_options: object) -> dict[str, AttributeValue]:
+        base_url = client.base_url
+        attributes: dict[str, AttributeValue] = {
+            sc.SERVER_ADDRESS: base_url.host,
+            sc.SERVER_PORT: base_url.port or (80 if base_url.scheme == "http" else 443),
+            sc.GEN_AI_PROVIDER_NAME: self._provider(type(client)),
+            sc.HTTP_REQUEST_METHOD: "POST",
+            sc.HTTP_ROUTE: getattr(options, "span_route", None) or options.url.partition("?")[0],
+        }
+        if isinstance(sdk_options, Mapping):
+            conversation_id = sdk_options.get("conversation_id")
+            if isinstance(conversation_id, str):
+                attributes[sc.GEN_AI_CONVERSATION_ID] = conversation_id
+        return attributes
+
+    def _provider(self, client_type: type) -> str:
+        provider = self._provider_by_type.get(client_type)
+        if provider is None:
+            provider = getattr(client_type, "_gen_ai_provider_name", None)
+            if not isinstance(provider, str):
+                names = (cls.__name__ for cls in client_type.__mro__)
+                provider = next((_LEGACY_PROVIDERS[n] for n in names if n in _LEGACY_PROVIDERS), sc.PROVIDER_ANTHROPIC)
+            self._provider_by_type[client_type] = provider
+        return provider
+
+    def _tracer_for(self, sdk_options: object) -> Tracer:
+        """Ours, or one of the tracer provider that the application gave the client for the SDK's own spans."""
+        provider = sdk_options.get("tracer_provider") if isinstance(sdk_options, Mapping) else None
+        if provider is None:
+            return self._tracer
+        cached = self._client_tracers.get(id(provider))
+        if cached is None or cached[0] is not provider:
+            cached = (provider, provider.get_tracer(SCOPE, __version__))
+            self._client_tracers[id(provider)] = cached
+        return cached[1]
+
+    def _request(self, wrapped: Callable[..., Any], client: Any, args: Any, kwargs: Any) -> Any:
+        call = self._start(client, args, kwargs)
+        if call is None:
+            return wrapped(*args, **kwargs)
+        token = context.attach(context.set_value(_CALL_KEY, call, trace.set_span_in_context(call.span)))
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as err:
+            call.end(err)
+            raise
+        finally:
+            context.detach(token)
+        call.returned(result)
+        return result
+
+    async def _request_async(self, wrapped: Callable[..., Any], client: Any, args: Any, kwargs: Any) -> Any:
+        call = self._start(client, args, kwargs)
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        token = context.attach(context.set_value(_CALL_KEY, call, trace.set_span_in_context(call.span)))
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as err:
+            call.end(err)
+            raise
+        finally:
+            context.detach(token)
+        call.returned(result)
+        return result
+
+    # --- attempts ---------------------------------------------------------------------------------------------------
+
+    def _attempt(self, wrapped: Callable[..., Any], client: Any, args: Any, kwargs: Any) -> Any:
+        call = context.get_value(_CALL_KEY)
+        if not isinstance(call, Call):
+            return wrapped(*args, **kwargs)
+        self._before_attempt(call, args, kwargs)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as err:
+            call.attempt_failed(err)
+            raise
+        self._after_attempt(call, result)
+        return result
+
+    async def _attempt_async(self, wrapped: Callable[..., Any], client: Any, args: Any, kwargs: Any) -> Any:
+        call = context.get_value(_CALL_KEY)
+        if not isinstance(call, Call):
+            return await wrapped(*args, **kwargs)
+        self._before_attempt(call, args, kwargs)
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as err:
+            call.attempt_failed(err)
+            raise
+        self._after_attempt(call, result)
+        return result
+
+    def _before_attempt(self, call: Call, args: Any, kwargs: Any) -> None:
+        """Counts the attempt and writes the trace context into its headers. Never raises."""
+        call.attempt_sent()
+        if not call.propagate:
+            return
+        try:
+            carrier: dict[str, str] = {}
+            inject(carrier)
+            if carrier:
+                # `options` is the SDK's copy for this attempt; its headers are replaced, never mutated, since the
+                # mapping can be the application's own `extra_headers`. Before any signing (Bedrock), which then
+                # covers them.
+                options = args[0] if args else kwargs["options"]
+                headers = options.headers
+                options.headers = {**headers, **carrier} if isinstance(headers, Mapping) else carrier
+        except Exception:
+            log.debug("claude_otel: could not write the trace context into a request", exc_info=True)
+
+    def _after_attempt(self, call: Call, result: Any) -> None:
+        """Records the attempt's response; an unread successful body gets a wrapper that ends the call. Never raises."""
+        try:
+            response = result[0]
+            call.attempt_returned(response)
+            if response.is_success and not response.is_closed and self._bodies is not None:
+                if not call.streams and "json" in response.headers.get("content-type", ""):
+                    call.chunks = []  # Read by the application itself: decoded for its usage when read.
+                call.body = response.stream = self._bodies.wrap(response.stream, call)
+        except Exception:
+            log.debug("claude_otel: could not observe the body of a response", exc_info=True)
+
+    # --- streams ----------------------------------------------------------------------------------------------------
+
+    def _stream(self, wrapped: Callable[..., Any], stream: Any, args: Any, kwargs: Any) -> Any:
+        events = wrapped(*args, **kwargs)
+        call = _call_of(stream)
+        return events if call is None else observe_events(events, call)
+
+    def _stream_async(self, wrapped: Callable[..., Any], stream: Any, args: Any, kwargs: Any) -> Any:
+        events = wrapped(*args, **kwargs)
+        call = _call_of(stream)
+        return events if call is None else observe_async_events(events, call)
+
+
+def _call_of(stream: Any) -> Call | None:
+    """The `Call` whose body `stream` parses, unless another stream already parses it."""
+    call = getattr(getattr(getattr(stream, "response", None), "stream", None), CALL_ATTRIBUTE, None)
+    return call if isinstance(call, Call) and not call.parsing else None
+
+
+def _without_sdk_span(sdk_tracer: property) -> property:
+    """The SDK's `_tracer` property, answering `None` (no span) while claude_otel traces the call."""
+    fget = sdk_tracer.fget
+    assert fget is not None
+
+    def _tracer(client: Any) -> Any:
+        if context.get_value(_CALL_KEY) is not None:
+            return None
+        return fget(client)
+
+    return property(_tracer, doc=sdk_tracer.__doc__)
+
+
+def _httpx_module(base_client: Any) -> Any:
+    """The HTTP library of the installed SDK: `httpx2` from 1.0 on, `httpx` before."""
+    return getattr(base_client, "httpx2", None) or base_client.httpx

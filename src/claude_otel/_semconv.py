@@ -1,0 +1,100 @@
+"""Every attribute name and value that claude_otel writes, in one place.
+
+The GenAI names follow the OpenTelemetry GenAI semantic conventions as they stand in
+`open-telemetry/semantic-conventions-genai` (the `opentelemetry-semantic-conventions` package only has the
+deprecated, pre-move names). The `anthropic.*` names are the ones the Anthropic SDK's own tracing uses, so that
+queries written against the SDK's spans keep working. The `claude_otel.*` names are ours and say so.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- GenAI ------------------------------------------------------------------------------------------------------
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
+GEN_AI_OUTPUT_TYPE: Final = "gen_ai.output.type"
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+GEN_AI_REQUEST_MAX_TOKENS: Final = "gen_ai.request.max_tokens"
+GEN_AI_REQUEST_TEMPERATURE: Final = "gen_ai.request.temperature"
+GEN_AI_REQUEST_TOP_P: Final = "gen_ai.request.top_p"
+GEN_AI_REQUEST_TOP_K: Final = "gen_ai.request.top_k"
+GEN_AI_REQUEST_STOP_SEQUENCES: Final = "gen_ai.request.stop_sequences"
+GEN_AI_REQUEST_STREAM: Final = "gen_ai.request.stream"
+GEN_AI_REQUEST_REASONING_LEVEL: Final = "gen_ai.request.reasoning.level"
+GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
+GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: Final = "gen_ai.response.time_to_first_chunk"
+GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.usage.cache_write.input_tokens"
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
+
+OPERATION_CHAT: Final = "chat"
+OPERATION_COUNT_TOKENS: Final = "count_tokens"
+"""Not a GenAI operation name of the conventions, which have none for counting tokens: used for the span name only."""
+
+PROVIDER_ANTHROPIC: Final = "anthropic"
+PROVIDER_AWS_BEDROCK: Final = "aws.bedrock"
+PROVIDER_GCP_VERTEX_AI: Final = "gcp.vertex_ai"
+
+# `gen_ai.response.finish_reasons` values for Anthropic stop reasons (the conventions' FinishReason enum where one
+# fits, the raw stop reason where none does). `error` is the conventions' value for a finish reason that was expected
+# but never came: the call failed, was abandoned, or its stream ended early.
+FINISH_REASONS: Final = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_call",
+    "refusal": "content_filter",
+}
+FINISH_REASON_ERROR: Final = "error"
+
+# --- General (stable semantic conventions) -----------------------------------------------------------------------
+ERROR_TYPE: Final = "error.type"
+SERVER_ADDRESS: Final = "server.address"
+SERVER_PORT: Final = "server.port"
+HTTP_REQUEST_METHOD: Final = "http.request.method"
+HTTP_REQUEST_RESEND_COUNT: Final = "http.request.resend_count"
+HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
+HTTP_ROUTE: Final = "http.route"
+URL_FULL: Final = "url.full"
+URL_PATH: Final = "url.path"
+URL_SCHEME: Final = "url.scheme"
+
+# --- Anthropic (the names of the SDK's own tracing, `anthropic/_tracing.py` and `lib/_tracing/`) -------------------
+ANTHROPIC_REQUEST_ID: Final = "anthropic.request.id"
+ANTHROPIC_ORGANIZATION_ID: Final = "anthropic.organization.id"
+ANTHROPIC_WORKSPACE_ID: Final = "anthropic.workspace.id"
+ANTHROPIC_BETA: Final = "anthropic.beta"
+ANTHROPIC_REQUEST_SERVICE_TIER: Final = "anthropic.request.service_tier"
+ANTHROPIC_RESPONSE_SERVICE_TIER: Final = "anthropic.response.service_tier"
+ANTHROPIC_THINKING_TYPE: Final = "anthropic.thinking.type"
+ANTHROPIC_THINKING_BUDGET_TOKENS: Final = "anthropic.thinking.budget_tokens"
+ANTHROPIC_STOP_REASON: Final = "anthropic.message.stop_reason"
+ANTHROPIC_STOP_DETAILS_CATEGORY: Final = "anthropic.message.stop_details.category"
+"""Ours, in the SDK's namespace: the `stop_details.category` of a `refusal` (`cyber`, `bio`, ...)."""
+ANTHROPIC_CACHE_5M_INPUT_TOKENS: Final = "anthropic.usage.cache_creation.ephemeral_5m_input_tokens"
+ANTHROPIC_CACHE_1H_INPUT_TOKENS: Final = "anthropic.usage.cache_creation.ephemeral_1h_input_tokens"
+ANTHROPIC_COMPACTION_INPUT_TOKENS: Final = "anthropic.usage.compaction.input_tokens"
+ANTHROPIC_COMPACTION_OUTPUT_TOKENS: Final = "anthropic.usage.compaction.output_tokens"
+ANTHROPIC_COUNT_TOKENS_INPUT_TOKENS: Final = "anthropic.message.count_tokens.input_tokens"
+
+# Each attribute with the response header it is read from.
+RESPONSE_HEADER_ATTRIBUTES: Final = (
+    (ANTHROPIC_REQUEST_ID, "request-id"),
+    (ANTHROPIC_ORGANIZATION_ID, "anthropic-organization-id"),
+    (ANTHROPIC_WORKSPACE_ID, "anthropic-workspace-id"),
+)
+
+# --- claude_otel --------------------------------------------------------------------------------------------------
+CLAUDE_OTEL_STREAM_OUTCOME: Final = "claude_otel.stream.outcome"
+"""How the reading of a streamed response ended: one of the `Outcome` values."""
+CLAUDE_OTEL_ATTEMPTS: Final = "claude_otel.attempts"
+"""How many HTTP requests the SDK sent for the call: the first and every retry."""
+
+# The SDK's `error.type` for a stream that ended without `message_stop` (its own span uses it).
+ERROR_TYPE_TRUNCATED_STREAM: Final = "api_error"

@@ -1,0 +1,367 @@
+"""A local simulator of the Anthropic Messages API: a real HTTP server on loopback that speaks the wire format.
+
+It answers `POST /v1/messages` (JSON, or SSE with the real event sequence when `"stream": true`),
+`POST /v1/messages/count_tokens`, and the Vertex `:rawPredict` / `:streamRawPredict` and Bedrock `/invoke` routes,
+with `request-id`, `anthropic-organization-id` and rate-limit headers on every response.
+
+What a request gets is scripted by its `x-claude-sim` header (set it with the SDK's `extra_headers` or a client's
+`default_headers`): a comma-separated list of steps, one per attempt, picked by the SDK's own
+`x-stainless-retry-count` header, the last one repeating. So `"529,ok"` fails the first attempt with 529 and lets the
+SDK's retry succeed, with no state in the server, whatever the concurrency. The steps:
+
+    ok                  a normal answer (the default)
+    end_turn | max_tokens | stop_sequence | tool_use | pause_turn | refusal | context_window
+                        an answer with that stop reason (`refusal` has `stop_details.category` "cyber")
+    cache               an answer whose usage has cache reads and 5m/1h cache writes
+    400 ... 529         an error response with the API's error body (`retry-after` on 429 and 529)
+    error_event         HTTP 200, a few events, then an SSE `error` event (overloaded_error)
+    drop                the connection closes: mid-stream for a stream, before any response otherwise
+    truncate            HTTP 200, a few events, then the stream ends without `message_delta` / `message_stop`
+    stall:S             waits S seconds before answering (for read timeouts)
+
+A step may end in `+noretry` (adds `x-should-retry: false`). Every request is recorded in `Simulator.requests`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+SCENARIO_HEADER = "x-claude-sim"
+
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    408: "timeout_error",
+    409: "conflict_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    503: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+STOP_REASONS = {
+    "ok": "end_turn",
+    "cache": "end_turn",
+    "end_turn": "end_turn",
+    "max_tokens": "max_tokens",
+    "stop_sequence": "stop_sequence",
+    "tool_use": "tool_use",
+    "pause_turn": "pause_turn",
+    "refusal": "refusal",
+    "context_window": "model_context_window_exceeded",
+}
+
+_WORDS = (
+    "Telemetry turns every call into a story an on-call engineer can read: which request failed, "
+    "how often it was retried, what it cost, and how long the first token took to arrive."
+).split()
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """A request as the simulator received it."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    request_id: str
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    argument: str | None = None
+    no_retry: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> Step:
+        text = text.strip()
+        no_retry = text.endswith("+noretry")
+        text = text.removesuffix("+noretry")
+        name, _, argument = text.partition(":")
+        return cls(name or "ok", argument or None, no_retry)
+
+
+@dataclass
+class Simulator:
+    """The simulator server. Use it as a context manager, or `start()` and `stop()` it.
+
+    `retry_after` is the `retry-after` (seconds) sent with 429 and 529, `event_delay` the pause between SSE events
+    and `first_byte_delay` the pause before a response (both in seconds), `reply_words` the length of answers.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    retry_after: float = 0.01
+    event_delay: float = 0.0
+    first_byte_delay: float = 0.0
+    reply_words: int = 12
+    requests: list[RecordedRequest] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+    _thread: threading.Thread | None = None
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        """The base URL to give the SDK client (`base_url=`)."""
+        assert self._server is not None, "the simulator is not started"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> Simulator:
+        handler = type("Handler", (_Handler,), {"simulator": self})
+        self._server = _Server((self.host, self.port), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="claude-sim", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def next_request_id(self) -> str:
+        with self._lock:
+            return f"req_sim_{next(self._ids):06d}"
+
+    def record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up (an abandoned stream, a test's dropped connection) is no error of the simulator's.
+        pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    simulator: Simulator
+    protocol_version = "HTTP/1.1"
+    server_version = "claude-sim/1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        pass  # Quiet: tests and the demo print what matters.
+
+    def do_GET(self) -> None:  # noqa: N802 - the base class's name
+        self._send_json(404, _error_body("not_found_error", f"No route for GET {self.path}"), self.simulator.next_request_id())
+
+    def do_POST(self) -> None:  # noqa: N802
+        sim = self.simulator
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else {}
+        except ValueError:
+            body = None
+        request_id = sim.next_request_id()
+        headers = {key.lower(): value for key, value in self.headers.items()}
+        sim.record(RecordedRequest("POST", self.path, headers, body, request_id))
+
+        steps = [Step.parse(text) for text in headers.get(SCENARIO_HEADER, "ok").split(",")]
+        attempt = int(headers.get("x-stainless-retry-count", "0") or 0)
+        step = steps[min(attempt, len(steps) - 1)]
+
+        if step.name == "stall":
+            time.sleep(float(step.argument or 5))
+            step = Step("ok")
+        elif sim.first_byte_delay:
+            time.sleep(sim.first_byte_delay)
+
+        if not isinstance(body, dict):
+            self._send_json(400, _error_body("invalid_request_error", "The request body is not valid JSON."), request_id)
+            return
+        path = self.path.partition("?")[0]
+        model, streams = self._route(path, body)
+        if model is None:
+            self._send_json(404, _error_body("not_found_error", f"No route for POST {path}"), request_id)
+            return
+
+        if step.name.isdigit():
+            self._send_error(int(step.name), request_id, step)
+            return
+        if step.name == "drop" and not streams:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if path.endswith("/count_tokens"):
+            self._send_json(200, {"input_tokens": _input_tokens(body)}, request_id)
+            return
+        if streams:
+            self._send_stream(model, body, step, request_id)
+        else:
+            self._send_json(200, _message(model, body, step, sim.reply_words, complete=True), request_id)
+
+    def _route(self, path: str, body: dict[str, Any]) -> tuple[str | None, bool]:
+        """The model and whether to stream, for a route the simulator answers; `(None, False)` otherwise."""
+        if path in ("/v1/messages", "/v1/messages/count_tokens"):
+            return str(body.get("model", "claude-unknown")), bool(body.get("stream"))
+        if "/publishers/anthropic/models/" in path:  # Vertex: the model is in the path, not the body.
+            model_and_method = path.rsplit("/models/", 1)[1]
+            model, _, method = model_and_method.partition(":")
+            return model, method == "streamRawPredict"
+        if path.startswith("/model/") and path.endswith("/invoke"):  # Bedrock, JSON answers only.
+            return path.split("/")[2], False
+        return None, False
+
+    def _headers(self, request_id: str, content_type: str) -> dict[str, str]:
+        return {
+            "content-type": content_type,
+            "request-id": request_id,
+            "anthropic-organization-id": "org_sim",
+            "anthropic-ratelimit-requests-limit": "1000",
+            "anthropic-ratelimit-requests-remaining": "999",
+            "anthropic-ratelimit-requests-reset": "2026-01-01T00:00:00Z",
+        }
+
+    def _send_json(self, status: int, payload: Any, request_id: str, extra: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        for key, value in {**self._headers(request_id, "application/json"), **(extra or {})}.items():
+            self.send_header(key, value)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _send_error(self, status: int, request_id: str, step: Step) -> None:
+        extra: dict[str, str] = {}
+        if status in (429, 529):
+            extra["retry-after"] = f"{self.simulator.retry_after:g}"
+        if step.no_retry:
+            extra["x-should-retry"] = "false"
+        error_type = ERROR_TYPES.get(status, "api_error")
+        payload = _error_body(error_type, f"Simulated {status} {error_type}")
+        payload["request_id"] = request_id
+        self._send_json(status, payload, request_id, extra)
+
+    def _send_stream(self, model: str, body: dict[str, Any], step: Step, request_id: str) -> None:
+        self.send_response(200)
+        for key, value in self._headers(request_id, "text/event-stream; charset=utf-8").items():
+            self.send_header(key, value)
+        self.send_header("transfer-encoding", "chunked")
+        self.send_header("cache-control", "no-cache")
+        self.end_headers()
+        events = list(_events(model, body, step, self.simulator.reply_words))
+        for index, (name, data) in enumerate(events):
+            if step.name == "drop" and index == 4:
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            if index and self.simulator.event_delay:
+                time.sleep(self.simulator.event_delay)
+            self._chunk(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+
+def _error_body(error_type: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "error": {"type": error_type, "message": message}}
+
+
+def _input_tokens(body: dict[str, Any]) -> int:
+    text = json.dumps([body.get("system"), body.get("messages"), body.get("tools")])
+    return max(1, len(text) // 4)
+
+
+def _usage(body: dict[str, Any], step: Step, output_tokens: int) -> dict[str, Any]:
+    cached = step.name == "cache"
+    usage: dict[str, Any] = {
+        "input_tokens": _input_tokens(body),
+        "cache_creation_input_tokens": 300 if cached else 0,
+        "cache_read_input_tokens": 2000 if cached else 0,
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": 200 if cached else 0,
+            "ephemeral_1h_input_tokens": 100 if cached else 0,
+        },
+        "output_tokens": output_tokens,
+        "service_tier": "standard",
+    }
+    return usage
+
+
+def _reply(body: dict[str, Any], words: int) -> list[str]:
+    max_tokens = body.get("max_tokens")
+    count = min(words, max_tokens) if isinstance(max_tokens, int) and max_tokens > 0 else words
+    return [_WORDS[i % len(_WORDS)] + " " for i in range(count)]
+
+
+def _content(step: Step, words: list[str]) -> list[dict[str, Any]]:
+    if step.name == "tool_use":
+        return [{"type": "tool_use", "id": "toolu_sim_1", "name": "get_weather", "input": {"city": "Paris"}}]
+    if step.name == "refusal":
+        return []
+    return [{"type": "text", "text": "".join(words)}]
+
+
+def _message(model: str, body: dict[str, Any], step: Step, reply_words: int, complete: bool) -> dict[str, Any]:
+    words = _reply(body, reply_words)
+    stop_reason = STOP_REASONS.get(step.name, "end_turn")
+    message: dict[str, Any] = {
+        "id": f"msg_sim_{abs(hash((model, json.dumps(body, sort_keys=True)))) % 10**12:012d}",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": _content(step, words) if complete else [],
+        "stop_reason": stop_reason if complete else None,
+        "stop_sequence": ("\n\nHuman:" if stop_reason == "stop_sequence" else None) if complete else None,
+        "usage": _usage(body, step, len(words) + 1 if complete else 1),
+    }
+    if complete and stop_reason == "refusal":
+        message["stop_details"] = {"type": "refusal", "category": "cyber", "explanation": None}
+    return message
+
+
+def _events(model: str, body: dict[str, Any], step: Step, reply_words: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The SSE events of a streamed answer, as the API sends them, cut short where the step says."""
+    words = _reply(body, reply_words)
+    stop_reason = STOP_REASONS.get(step.name, "end_turn")
+    yield "message_start", {"type": "message_start", "message": _message(model, body, step, reply_words, False)}
+    if step.name == "tool_use":
+        block = {"type": "tool_use", "id": "toolu_sim_1", "name": "get_weather", "input": {}}
+        deltas = [{"type": "input_json_delta", "partial_json": part} for part in ('{"city": ', '"Paris"}')]
+    else:
+        block = {"type": "text", "text": ""}
+        deltas = [{"type": "text_delta", "text": word} for word in (words if stop_reason != "refusal" else words[:3])]
+    yield "content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}
+    yield "ping", {"type": "ping"}
+    for number, delta in enumerate(deltas):
+        if number == 2 and step.name == "error_event":
+            yield "error", _error_body("overloaded_error", "Overloaded")
+            return
+        if number == 2 and step.name == "truncate":
+            return
+        yield "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
+    yield "content_block_stop", {"type": "content_block_stop", "index": 0}
+    delta_body: dict[str, Any] = {"stop_reason": stop_reason, "stop_sequence": None}
+    if stop_reason == "refusal":
+        delta_body["stop_details"] = {"type": "refusal", "category": "cyber", "explanation": None}
+    # Cumulative, as the API sends it: the whole output count, not what came since `message_start`.
+    yield "message_delta", {"type": "message_delta", "delta": delta_body, "usage": {"output_tokens": len(words) + 1}}
+    yield "message_stop", {"type": "message_stop"}
