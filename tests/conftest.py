@@ -1,0 +1,78 @@
+"""Shared fixtures: the simulator, an instrumented SDK whose spans a test reads, and clients for both."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import anthropic
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import claude_otel
+from claude_otel.testing import SCENARIO_HEADER, Simulator
+
+MODEL = "claude-sonnet-5-5"
+MESSAGES = [{"role": "user", "content": "Say hello."}]
+SDK_VERSION = tuple(int(part) for part in anthropic.__version__.split(".")[:2])
+SDK_TRACES_ITSELF = SDK_VERSION >= (1, 14)
+
+
+class Spans:
+    """The spans the instrumented SDK finished, for one test."""
+
+    def __init__(self, exporter: InMemorySpanExporter, provider: TracerProvider) -> None:
+        self.exporter = exporter
+        self.provider = provider
+
+    def all(self) -> list[ReadableSpan]:
+        return list(self.exporter.get_finished_spans())
+
+    def calls(self) -> list[ReadableSpan]:
+        """The call spans claude_otel made."""
+        return [span for span in self.all() if span.instrumentation_scope.name == "claude_otel"]
+
+    def one(self) -> ReadableSpan:
+        """The only span of the test, which must be claude_otel's call span."""
+        gc.collect()
+        spans = self.all()
+        assert len(spans) == 1, [span.name for span in spans]
+        assert spans[0].instrumentation_scope.name == "claude_otel"
+        return spans[0]
+
+
+@pytest.fixture(scope="session")
+def sim() -> Iterator[Simulator]:
+    with Simulator() as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def spans() -> Iterator[Spans]:
+    """claude_otel instrumenting the SDK, with a tracer provider of the test's own; uninstrumented afterwards."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    claude_otel.instrument(tracer_provider=provider)
+    try:
+        yield Spans(exporter, provider)
+    finally:
+        claude_otel.uninstrument()
+
+
+def scenario(steps: str) -> dict[str, str]:
+    """The `extra_headers` that script the simulator's answer to each attempt."""
+    return {SCENARIO_HEADER: steps}
+
+
+@pytest.fixture
+def client(sim: Simulator) -> Iterator[anthropic.Anthropic]:
+    with anthropic.Anthropic(api_key="sk-ant-test-key", base_url=sim.url, max_retries=2) as instance:
+        yield instance
+
+
+@pytest.fixture
+def async_client(sim: Simulator) -> anthropic.AsyncAnthropic:
+    return anthropic.AsyncAnthropic(api_key="sk-ant-test-key", base_url=sim.url, max_retries=2)
