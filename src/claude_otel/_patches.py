@@ -108,6 +108,9 @@ class Hooks:
                 return None
             streams = bool(kwargs.get("stream", False))
             body = options.json_data
+            extra_json = getattr(options, "extra_json", None)
+            if extra_json and isinstance(body, dict):
+                body = {**body, **extra_json}  # `extra_body`, which the SDK merges into the body after this.
             headers_beta = beta_header(getattr(client, "_custom_headers", None), options.headers)
             sdk_options = getattr(client, "_open_telemetry", None)  # SDK >= 1.14: the client's resolved option.
             if operation == sc.OPERATION_CHAT:

@@ -1,0 +1,169 @@
+"""Next to the SDK's own tracing (anthropic >= 1.14): one span per call, a superset of the SDK's attributes, and the
+trace context still sent to the API."""
+
+from __future__ import annotations
+
+import gc
+
+import anthropic
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import claude_otel
+from conftest import MESSAGES, MODEL, SDK_TRACES_ITSELF, Spans, scenario
+
+needs_sdk_tracing = pytest.mark.skipif(not SDK_TRACES_ITSELF, reason="the SDK traces itself from 1.14 on")
+
+RICH = {
+    "model": MODEL,
+    "max_tokens": 2048,
+    "messages": MESSAGES,
+    "stop_sequences": ["END"],
+    "output_config": {"effort": "high"},
+    # Sampling parameters, which SDK 2.x no longer has as arguments, as applications still send them.
+    "extra_body": {"temperature": 0.5, "top_k": 40, "top_p": 0.9},
+    "service_tier": "auto",
+    "thinking": {"type": "enabled", "budget_tokens": 1024},
+    "extra_headers": {"anthropic-beta": "context-management-2025-06-27, files-api-2025-04-14"},
+}
+
+# Values that differ between two runs of the same call, whatever records them.
+PER_RUN = {"anthropic.request.id", "gen_ai.response.time_to_first_chunk"}
+
+
+def run_calls(client: anthropic.Anthropic) -> None:
+    """A spread of calls whose spans are compared: plain, streamed, with the helper, beta, counted, failed."""
+    client.messages.create(**RICH)
+    for _ in client.messages.create(**RICH, stream=True):
+        pass
+    with client.messages.stream(**RICH) as stream:
+        stream.until_done()
+    client.beta.messages.create(**RICH, betas=["files-api-2025-04-14"])
+    client.messages.count_tokens(model=MODEL, messages=MESSAGES)
+    client.messages.create(**{**RICH, "extra_headers": {**RICH["extra_headers"], **scenario("cache")}})
+    with pytest.raises(anthropic.RateLimitError):
+        client.messages.create(**{**RICH, "extra_headers": scenario("429")})
+    for _ in client.messages.create(**{**RICH, "extra_headers": scenario("truncate")}, stream=True):
+        pass
+    with pytest.raises(anthropic.APIStatusError):
+        for _ in client.messages.create(**{**RICH, "extra_headers": scenario("error_event")}, stream=True):
+            pass
+    stream = client.messages.create(**RICH, stream=True)
+    next(iter(stream))
+    stream.close()
+
+
+def sdk_client(sim, provider: TracerProvider, **options) -> anthropic.Anthropic:
+    return anthropic.Anthropic(
+        api_key="sk-ant-test-key", base_url=sim.url, open_telemetry={"tracer_provider": provider, **options}
+    )
+
+
+@needs_sdk_tracing
+def test_superset_of_the_sdk_span(sim) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+
+    run_calls(sdk_client(sim, provider))  # The SDK's own spans, claude_otel not instrumented.
+    gc.collect()
+    sdk_spans = exporter.get_finished_spans()
+    exporter.clear()
+    assert {span.instrumentation_scope.name for span in sdk_spans} == {"com.anthropic.sdk.python"}
+
+    claude_otel.instrument()
+    try:
+        run_calls(sdk_client(sim, provider))  # The client's tracer provider is honoured.
+        gc.collect()
+        ours = exporter.get_finished_spans()
+    finally:
+        claude_otel.uninstrument()
+
+    assert {span.instrumentation_scope.name for span in ours} == {"claude_otel"}  # Never two spans for a call.
+    assert len(ours) == len(sdk_spans) == 10
+    for sdk_span, our_span in zip(sdk_spans, ours):
+        missing = {key: value for key, value in sdk_span.attributes.items() if key not in our_span.attributes}
+        assert not missing, (sdk_span.name, missing)
+        differing = {
+            key: (value, our_span.attributes[key])
+            for key, value in sdk_span.attributes.items()
+            if key not in PER_RUN and our_span.attributes[key] != value
+        }
+        assert not differing, (sdk_span.name, differing)
+        assert (our_span.status.status_code.name == "ERROR") == (sdk_span.status.status_code.name == "ERROR")
+
+
+@needs_sdk_tracing
+def test_sdk_spans_of_other_calls_are_kept(spans: Spans, sim) -> None:
+    client = sdk_client(sim, spans.provider)
+    with pytest.raises(anthropic.NotFoundError):
+        client.models.retrieve(MODEL)
+    client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES)
+    names = sorted(span.name for span in spans.all())
+    assert names == ["anthropic.models.retrieve", f"chat {MODEL}"]
+
+
+def test_trace_context_is_sent_to_the_api(spans: Spans, client: anthropic.Anthropic, sim) -> None:
+    message = client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES, extra_headers=scenario("529,ok"))
+    span = spans.one()
+    sent = [request for request in sim.requests if request.request_id.startswith("req_sim_")][-2:]
+    context = span.get_span_context()
+    expected = f"00-{context.trace_id:032x}-{context.span_id:016x}"
+    assert [request.headers.get("traceparent", "")[:-3] for request in sent] == [expected, expected]
+    assert sent[-1].request_id == message._request_id
+
+
+@needs_sdk_tracing
+def test_sdk_propagation_option_is_honoured(spans: Spans, sim) -> None:
+    client = sdk_client(sim, spans.provider, propagation=False)
+    message = client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES)
+    (request,) = [request for request in sim.requests if request.request_id == message._request_id]
+    assert "traceparent" not in request.headers
+    assert spans.one().name == f"chat {MODEL}"
+
+
+def test_propagate_option_off(sim) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    claude_otel.instrument(tracer_provider=provider, propagate=False)
+    try:
+        client = anthropic.Anthropic(api_key="sk-ant-test-key", base_url=sim.url)
+        message = client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES)
+    finally:
+        claude_otel.uninstrument()
+    (request,) = [request for request in sim.requests if request.request_id == message._request_id]
+    assert "traceparent" not in request.headers
+    assert len(exporter.get_finished_spans()) == 1
+
+
+def test_application_headers_are_not_mutated(spans: Spans, client: anthropic.Anthropic) -> None:
+    headers = {"x-app": "1"}
+    client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES, extra_headers=headers)
+    assert headers == {"x-app": "1"}
+
+
+def test_request_attributes(spans: Spans, client: anthropic.Anthropic) -> None:
+    client.messages.create(**RICH)
+    attributes = spans.one().attributes
+    assert attributes["gen_ai.request.temperature"] == 0.5
+    assert attributes["gen_ai.request.top_k"] == 40
+    assert attributes["gen_ai.request.top_p"] == 0.9
+    assert attributes["gen_ai.request.stop_sequences"] == ("END",)
+    assert attributes["gen_ai.request.reasoning.level"] == "high"
+    assert attributes["anthropic.request.service_tier"] == "auto"
+    assert attributes["anthropic.thinking.type"] == "enabled"
+    assert attributes["anthropic.thinking.budget_tokens"] == 1024
+    assert attributes["anthropic.beta"] == ("context-management-2025-06-27", "files-api-2025-04-14")
+
+
+def test_call_span_is_a_child_of_the_application_span(spans: Spans, client: anthropic.Anthropic) -> None:
+    tracer = spans.provider.get_tracer("app")
+    with tracer.start_as_current_span("handle-request") as parent:
+        client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES)
+    (call,) = spans.calls()
+    assert call.parent is not None and call.parent.span_id == parent.get_span_context().span_id
+    assert trace.get_current_span() is trace.INVALID_SPAN  # Nothing of ours left in the context.
