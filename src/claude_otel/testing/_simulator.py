@@ -1,7 +1,8 @@
 """A local simulator of the Anthropic Messages API: a real HTTP server on loopback that speaks the wire format.
 
 It answers `POST /v1/messages` (JSON, or SSE with the real event sequence when `"stream": true`),
-`POST /v1/messages/count_tokens`, and the Vertex `:rawPredict` / `:streamRawPredict` and Bedrock `/invoke` routes,
+`POST /v1/messages/count_tokens`, and the Vertex `:rawPredict` / `:streamRawPredict` and Bedrock `/invoke` /
+`/invoke-with-response-stream` (AWS event stream) routes,
 with `request-id`, `anthropic-organization-id` and rate-limit headers on every response.
 
 What a request gets is scripted by its `x-claude-sim` header (set it with the SDK's `extra_headers` or a client's
@@ -13,6 +14,7 @@ SDK's retry succeed, with no state in the server, whatever the concurrency. The 
     end_turn | max_tokens | stop_sequence | tool_use | pause_turn | refusal | context_window
                         an answer with that stop reason (`refusal` has `stop_details.category` "cyber")
     cache               an answer whose usage has cache reads and 5m/1h cache writes
+    malformed           parseable but unexpected: no usage, an unknown stop reason, content block and event type
     400 ... 529         an error response with the API's error body (`retry-after` on 429 and 529)
     error_event         HTTP 200, a few events, then an SSE `error` event (overloaded_error)
     drop                the connection closes: mid-stream for a stream, before any response otherwise
@@ -24,9 +26,12 @@ A step may end in `+noretry` (adds `x-should-retry: false`). Every request is re
 
 from __future__ import annotations
 
+import base64
+import binascii
 import itertools
 import json
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -62,6 +67,7 @@ STOP_REASONS = {
     "pause_turn": "pause_turn",
     "refusal": "refusal",
     "context_window": "model_context_window_exceeded",
+    "malformed": "quantum_leap",
 }
 
 _WORDS = (
@@ -223,8 +229,10 @@ class _Handler(BaseHTTPRequestHandler):
             model_and_method = path.rsplit("/models/", 1)[1]
             model, _, method = model_and_method.partition(":")
             return model, method == "streamRawPredict"
-        if path.startswith("/model/") and path.endswith("/invoke"):  # Bedrock, JSON answers only.
-            return path.split("/")[2], False
+        if path.startswith("/model/"):  # Bedrock: JSON, or the AWS event stream for `invoke-with-response-stream`.
+            _, _, model, method = path.split("/", 3)
+            if method in ("invoke", "invoke-with-response-stream"):
+                return model, method == "invoke-with-response-stream"
         return None, False
 
     def _headers(self, request_id: str, content_type: str) -> dict[str, str]:
@@ -258,8 +266,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(status, payload, request_id, extra)
 
     def _send_stream(self, model: str, body: dict[str, Any], step: Step, request_id: str) -> None:
+        bedrock = self.path.startswith("/model/")
+        content_type = "application/vnd.amazon.eventstream" if bedrock else "text/event-stream; charset=utf-8"
         self.send_response(200)
-        for key, value in self._headers(request_id, "text/event-stream; charset=utf-8").items():
+        for key, value in self._headers(request_id, content_type).items():
             self.send_header(key, value)
         self.send_header("transfer-encoding", "chunked")
         self.send_header("cache-control", "no-cache")
@@ -273,12 +283,28 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if index and self.simulator.event_delay:
                 time.sleep(self.simulator.event_delay)
-            self._chunk(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+            if bedrock:
+                self._chunk(_aws_event_stream_message(data))
+            else:
+                self._chunk(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
         self.wfile.write(b"0\r\n\r\n")
 
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
+
+
+def _aws_event_stream_message(data: dict[str, Any]) -> bytes:
+    """One message of the AWS event stream that Bedrock streams in: a `chunk` event whose payload holds the
+    Anthropic event as base64 bytes. Framing: total and headers lengths, prelude CRC, headers, payload, message CRC."""
+    payload = json.dumps({"bytes": base64.b64encode(json.dumps(data).encode()).decode()}).encode()
+    headers = b""
+    for name, value in ((":event-type", "chunk"), (":content-type", "application/json"), (":message-type", "event")):
+        encoded = value.encode()
+        headers += bytes([len(name)]) + name.encode() + b"\x07" + struct.pack(">H", len(encoded)) + encoded
+    prelude = struct.pack(">II", 16 + len(headers) + len(payload), len(headers))
+    message = prelude + struct.pack(">I", binascii.crc32(prelude)) + headers + payload
+    return message + struct.pack(">I", binascii.crc32(message))
 
 
 def _error_body(error_type: str, message: str) -> dict[str, Any]:
@@ -335,6 +361,9 @@ def _message(model: str, body: dict[str, Any], step: Step, reply_words: int, com
     }
     if complete and stop_reason == "refusal":
         message["stop_details"] = {"type": "refusal", "category": "cyber", "explanation": None}
+    if step.name == "malformed":
+        del message["usage"]
+        message["content"] = [{"type": "hologram", "frames": 3}] if complete else []
     return message
 
 
@@ -351,6 +380,8 @@ def _events(model: str, body: dict[str, Any], step: Step, reply_words: int) -> I
         deltas = [{"type": "text_delta", "text": word} for word in (words if stop_reason != "refusal" else words[:3])]
     yield "content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}
     yield "ping", {"type": "ping"}
+    if step.name == "malformed":
+        yield "future_event", {"type": "future_event", "detail": {"nested": True}}
     for number, delta in enumerate(deltas):
         if number == 2 and step.name == "error_event":
             yield "error", _error_body("overloaded_error", "Overloaded")
@@ -363,5 +394,6 @@ def _events(model: str, body: dict[str, Any], step: Step, reply_words: int) -> I
     if stop_reason == "refusal":
         delta_body["stop_details"] = {"type": "refusal", "category": "cyber", "explanation": None}
     # Cumulative, as the API sends it: the whole output count, not what came since `message_start`.
-    yield "message_delta", {"type": "message_delta", "delta": delta_body, "usage": {"output_tokens": len(words) + 1}}
+    usage = {} if step.name == "malformed" else {"output_tokens": len(words) + 1}
+    yield "message_delta", {"type": "message_delta", "delta": delta_body, "usage": usage}
     yield "message_stop", {"type": "message_stop"}

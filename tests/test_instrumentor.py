@@ -1,0 +1,75 @@
+"""instrument() / uninstrument(): idempotent, and the SDK restored to the very same objects."""
+
+from __future__ import annotations
+
+import logging
+
+import anthropic
+import pytest
+import wrapt
+from anthropic import _base_client, _streaming
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import claude_otel
+from conftest import MESSAGES, MODEL
+
+HOOKED = [
+    (_base_client.SyncAPIClient, "request"),
+    (_base_client.AsyncAPIClient, "request"),
+    (_base_client.SyncAPIClient, "_attempt_request"),
+    (_base_client.AsyncAPIClient, "_attempt_request"),
+    (_streaming.Stream, "__stream__"),
+    (_streaming.AsyncStream, "__stream__"),
+    (_base_client.BaseClient, "_tracer"),
+]
+
+
+def sdk_objects() -> list[object]:
+    return [owner.__dict__.get(name) for owner, name in HOOKED]
+
+
+def test_uninstrument_restores_the_same_objects(sim) -> None:
+    before = sdk_objects()
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    claude_otel.instrument(tracer_provider=provider)
+    hooked = sdk_objects()
+    assert [a is b for a, b in zip(before, hooked) if a is not None] == [False] * sum(a is not None for a in before)
+    claude_otel.instrument(tracer_provider=provider)  # Idempotent: nothing wrapped twice.
+    assert all(a is b for a, b in zip(hooked, sdk_objects()))
+    client = anthropic.Anthropic(api_key="sk-ant-test-key", base_url=sim.url)
+    client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES)
+    assert len(exporter.get_finished_spans()) == 1
+    claude_otel.uninstrument()
+    assert all(a is b for a, b in zip(before, sdk_objects()))
+    client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES)
+    assert len(exporter.get_finished_spans()) == 1  # Nothing traced once uninstrumented.
+    claude_otel.uninstrument()  # A second uninstrument is harmless too.
+
+
+def test_unknown_option_is_a_clear_error() -> None:
+    with pytest.raises(TypeError, match="unknown option"):
+        claude_otel.AnthropicInstrumentor().instrument(capture="everything")
+    assert not claude_otel.AnthropicInstrumentor().is_instrumented_by_opentelemetry
+
+
+def test_instrumentor_is_a_base_instrumentor() -> None:
+    from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+
+    instrumentor = claude_otel.AnthropicInstrumentor()
+    assert isinstance(instrumentor, BaseInstrumentor)
+    assert list(instrumentor.instrumentation_dependencies()) == ["anthropic >= 0.109.0"]
+
+
+def test_sdk_without_hooks_is_left_alone_with_a_warning(monkeypatch, caplog) -> None:
+    request = _base_client.SyncAPIClient.__dict__["_attempt_request"]
+    monkeypatch.delattr(_base_client.SyncAPIClient, "_attempt_request")
+    with caplog.at_level(logging.WARNING, logger="claude_otel"):
+        claude_otel.instrument(tracer_provider=TracerProvider())
+    claude_otel.uninstrument()
+    monkeypatch.setattr(_base_client.SyncAPIClient, "_attempt_request", request, raising=False)
+    assert "lacks SyncAPIClient._attempt_request" in caplog.text
+    assert not isinstance(_base_client.SyncAPIClient.__dict__["request"], wrapt.ObjectProxy)
