@@ -229,6 +229,8 @@ class Call:
                 self.compaction = _compaction(usage) or self.compaction
             elif kind == "message_stop":
                 self.saw_message_stop = True
+            elif kind not in _OTHER_EVENTS:
+                log.debug("claude_otel: unknown stream event type %r, passed on as it is", kind)
         except Exception:
             log.debug("claude_otel: could not record a stream event", exc_info=True)
 
@@ -298,6 +300,10 @@ class Call:
         # Stop reason and output tokens are final only from a whole Message or a `message_delta`.
         final = not self.streams or self.saw_message_delta
         stop_reason = self.stop_reason if final else None
+        if stop_reason is not None and stop_reason not in _STOP_REASONS:
+            log.debug("claude_otel: unknown stop_reason %r, recorded as it is", stop_reason)
+        if final and not self.usage:
+            log.debug("claude_otel: the response of %s has no usage", self.request_id or "a call")
         _put(attributes, sc.ANTHROPIC_STOP_REASON, stop_reason)
         _put(attributes, sc.ANTHROPIC_STOP_DETAILS_CATEGORY, self.stop_category if final else None)
         attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] = [
@@ -328,6 +334,14 @@ class Call:
         if self.compaction is not None:
             attributes[sc.ANTHROPIC_COMPACTION_INPUT_TOKENS] = self.compaction[0]
             attributes[sc.ANTHROPIC_COMPACTION_OUTPUT_TOKENS] = self.compaction[1]
+
+
+_OTHER_EVENTS = frozenset({"content_block_start", "content_block_stop", "ping", "error"})
+"""The stream events a Call reads nothing from; any other type than these and the ones it reads is new."""
+
+_STOP_REASONS = frozenset(
+    {"end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal", "model_context_window_exceeded"}
+)
 
 
 def error_type(error: BaseException) -> str:
