@@ -158,6 +158,21 @@ def test_request_attributes(spans: Spans, client: anthropic.Anthropic) -> None:
     assert attributes["anthropic.thinking.type"] == "enabled"
     assert attributes["anthropic.thinking.budget_tokens"] == 1024
     assert attributes["anthropic.beta"] == ("context-management-2025-06-27", "files-api-2025-04-14")
+    assert attributes["gen_ai.usage.reasoning.output_tokens"] == attributes["gen_ai.usage.output_tokens"] // 2
+
+
+def test_cache_usage(spans: Spans, client: anthropic.Anthropic) -> None:
+    message = client.messages.create(**{**RICH, "extra_headers": scenario("cache")}, stream=True)
+    for _ in message:
+        pass
+    attributes = spans.one().attributes
+    # The conventions' rule for Anthropic: input tokens include the cache reads and writes.
+    assert attributes["gen_ai.usage.cache_read.input_tokens"] == 2000
+    assert attributes["gen_ai.usage.cache_write.input_tokens"] == 300
+    assert attributes["anthropic.usage.cache_creation.ephemeral_5m_input_tokens"] == 200
+    assert attributes["anthropic.usage.cache_creation.ephemeral_1h_input_tokens"] == 100
+    assert attributes["gen_ai.usage.input_tokens"] > 2300
+    assert attributes["anthropic.response.service_tier"] == "standard"
 
 
 def test_call_span_is_a_child_of_the_application_span(spans: Spans, client: anthropic.Anthropic) -> None:

@@ -17,10 +17,25 @@ from . import _semconv as sc
 
 
 def field(value: object, key: str) -> Any:
-    """`value[key]` for a dict, `value.key` for anything else, and `None` when there is no such entry."""
+    """`value[key]` for a dict, the field `key` of a model, and `None` when there is no such entry.
+
+    A model's fields are read from its `__dict__` and, for a field the SDK's types do not declare (a newer API's),
+    from pydantic's extras: `getattr` would go through pydantic's `__getattr__`, which raises and catches an
+    `AttributeError` for every missing field, at a cost paid on every call.
+    """
     if isinstance(value, dict):
         return value.get(key)
-    return getattr(value, key, None)
+    fields = getattr(value, "__dict__", None)
+    if fields is None:
+        return None
+    found = fields.get(key, _MISSING)
+    if found is not _MISSING:
+        return found
+    extra = getattr(value, "__pydantic_extra__", None)
+    return extra.get(key) if isinstance(extra, dict) else None
+
+
+_MISSING = object()
 
 
 def as_int(value: object) -> int | None:

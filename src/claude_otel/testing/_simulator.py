@@ -14,8 +14,9 @@ SDK's retry succeed, with no state in the server, whatever the concurrency. The 
     end_turn | max_tokens | stop_sequence | tool_use | pause_turn | refusal | context_window
                         an answer with that stop reason (`refusal` has `stop_details.category` "cyber")
     cache               an answer whose usage has cache reads and 5m/1h cache writes
+                        (any answer to a request with `thinking` enabled reports thinking tokens)
     malformed           parseable but unexpected: no usage, an unknown stop reason, content block and event type
-    400 ... 529         an error response with the API's error body (`retry-after` on 429 and 529)
+    400 ... 529         an error response with the API's error body (`retry-after` and `retry-after-ms` on 429 and 529)
     error_event         HTTP 200, a few events, then an SSE `error` event (overloaded_error)
     drop                the connection closes: mid-stream for a stream, before any response otherwise
     truncate            HTTP 200, a few events, then the stream ends without `message_delta` / `message_stop`
@@ -257,7 +258,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_error(self, status: int, request_id: str, step: Step) -> None:
         extra: dict[str, str] = {}
         if status in (429, 529):
+            # The API's header, and the SDK's finer-grained one, which the SDK reads first.
             extra["retry-after"] = f"{self.simulator.retry_after:g}"
+            extra["retry-after-ms"] = f"{self.simulator.retry_after * 1000:g}"
         if step.no_retry:
             extra["x-should-retry"] = "false"
         error_type = ERROR_TYPES.get(status, "api_error")
@@ -329,6 +332,8 @@ def _usage(body: dict[str, Any], step: Step, output_tokens: int) -> dict[str, An
         "output_tokens": output_tokens,
         "service_tier": "standard",
     }
+    if isinstance(body.get("thinking"), dict) and body["thinking"].get("type") in ("enabled", "adaptive"):
+        usage["output_tokens_details"] = {"thinking_tokens": output_tokens // 2}
     return usage
 
 
