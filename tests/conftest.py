@@ -31,16 +31,32 @@ class Spans:
         return list(self.exporter.get_finished_spans())
 
     def calls(self) -> list[ReadableSpan]:
-        """The call spans claude_otel made."""
-        return [span for span in self.all() if span.instrumentation_scope.name == "claude_otel"]
+        """The call spans claude_otel made (each carries its attempt count)."""
+        return [span for span in self.all() if is_call_span(span)]
+
+    def attempts(self, call: ReadableSpan | None = None) -> list[ReadableSpan]:
+        """The attempt spans claude_otel made, of one call or of all."""
+        return [
+            span
+            for span in self.all()
+            if span.instrumentation_scope.name == "claude_otel"
+            and not is_call_span(span)
+            and (call is None or span.parent.span_id == call.context.span_id)
+        ]
 
     def one(self) -> ReadableSpan:
-        """The only span of the test, which must be claude_otel's call span."""
+        """The only call span of the test; every other span of the test must be one of its attempts."""
         gc.collect()
-        spans = self.all()
-        assert len(spans) == 1, [span.name for span in spans]
-        assert spans[0].instrumentation_scope.name == "claude_otel"
-        return spans[0]
+        calls = self.calls()
+        assert len(calls) == 1, [span.name for span in self.all()]
+        attempts = self.attempts(calls[0])
+        assert len(self.all()) == 1 + len(attempts), [span.name for span in self.all()]
+        assert len(attempts) == calls[0].attributes["claude_otel.attempts"]
+        return calls[0]
+
+
+def is_call_span(span: ReadableSpan) -> bool:
+    return span.instrumentation_scope.name == "claude_otel" and "claude_otel.attempts" in span.attributes
 
 
 @pytest.fixture(scope="session")

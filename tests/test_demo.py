@@ -36,8 +36,8 @@ def test_demo_exports_over_otlp() -> None:
     with OtlpReceiver() as receiver:
         result = run_demo({"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.grpc_endpoint, "OTEL_METRICS_EXPORTER": "none"})
         assert result.returncode == 0, result.stderr
-        spans = receiver.wait_for(lambda spans: len(spans) >= 15)
-    calls = [span for span in spans if span.scope == "claude_otel"]
+        spans = receiver.wait_for(lambda spans: len([span for span in spans if span.scope == "claude_otel"]) >= 32)
+    calls = [span for span in spans if span.scope == "claude_otel" and "claude_otel.attempts" in span.attributes]
     assert len(calls) == 14
     assert {span.resource["service.name"] for span in calls} == {"claude-otel-demo"}
     assert f"exported over OTLP to {receiver.grpc_endpoint}" in result.stdout

@@ -77,7 +77,7 @@ def test_stream_helper(spans: Spans, client: anthropic.Anthropic, read: str) -> 
 
 def test_stream_helper_span_starts_when_entered(spans: Spans, client: anthropic.Anthropic) -> None:
     manager = client.messages.stream(**KW)
-    assert spans.all() == []  # No request yet, so no span.
+    assert spans.calls() == []  # No request yet, so no span.
     with manager as stream:
         stream.until_done()
     assert_chat_span(spans.one(), streamed=True)
@@ -116,7 +116,7 @@ def test_with_raw_response_stream(spans: Spans, client: anthropic.Anthropic) -> 
 
 def test_with_streaming_response(spans: Spans, client: anthropic.Anthropic) -> None:
     with client.messages.with_streaming_response.create(**KW) as response:
-        assert spans.all() == []  # The body is unread: the call is not over.
+        assert spans.calls() == []  # The body is unread: the call is not over.
         assert response.parse().usage.output_tokens == 13
     span = spans.one()
     assert_chat_span(span, streamed=False)
@@ -153,7 +153,7 @@ def test_beta_create_and_stream(spans: Spans, client: anthropic.Anthropic) -> No
     for span in (plain, streamed):
         assert span.attributes["anthropic.beta"] == ("context-management-2025-06-27",)
         assert span.attributes["url.path"] == "/v1/messages"
-    assert len(spans.all()) == 3
+    assert len(spans.calls()) == 3
 
 
 def test_non_messages_calls_are_not_ours(spans: Spans, client: anthropic.Anthropic) -> None:
@@ -193,4 +193,4 @@ def test_async_entry_points(spans: Spans, async_client: anthropic.AsyncAnthropic
     assert_chat_span(raw, streamed=False)
     assert_chat_span(streaming, streamed=False)
     assert counted.name == f"count_tokens {MODEL}"
-    assert len(spans.all()) == 7
+    assert len(spans.calls()) == 7

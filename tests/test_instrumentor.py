@@ -20,6 +20,7 @@ HOOKED = [
     (_base_client.AsyncAPIClient, "request"),
     (_base_client.SyncAPIClient, "_attempt_request"),
     (_base_client.AsyncAPIClient, "_attempt_request"),
+    (_base_client.BaseClient, "_calculate_retry_timeout"),
     (_streaming.Stream, "__stream__"),
     (_streaming.AsyncStream, "__stream__"),
     (_base_client.BaseClient, "_tracer"),
@@ -36,17 +37,19 @@ def test_uninstrument_restores_the_same_objects(sim) -> None:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     claude_otel.instrument(tracer_provider=provider)
-    hooked = sdk_objects()
-    assert [a is b for a, b in zip(before, hooked) if a is not None] == [False] * sum(a is not None for a in before)
-    claude_otel.instrument(tracer_provider=provider)  # Idempotent: nothing wrapped twice.
-    assert all(a is b for a, b in zip(hooked, sdk_objects()))
-    client = anthropic.Anthropic(api_key="sk-ant-test-key", base_url=sim.url)
-    client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES)
-    assert len(exporter.get_finished_spans()) == 1
-    claude_otel.uninstrument()
+    try:
+        hooked = sdk_objects()
+        assert [a is b for a, b in zip(before, hooked) if a is not None] == [False] * sum(a is not None for a in before)
+        claude_otel.instrument(tracer_provider=provider)  # Idempotent: nothing wrapped twice.
+        assert all(a is b for a, b in zip(hooked, sdk_objects()))
+        client = anthropic.Anthropic(api_key="sk-ant-test-key", base_url=sim.url)
+        client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES)
+        assert sorted(span.name for span in exporter.get_finished_spans()) == ["POST", f"chat {MODEL}"]
+    finally:
+        claude_otel.uninstrument()
     assert all(a is b for a, b in zip(before, sdk_objects()))
     client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES)
-    assert len(exporter.get_finished_spans()) == 1  # Nothing traced once uninstrumented.
+    assert len(exporter.get_finished_spans()) == 2  # Nothing traced once uninstrumented.
     claude_otel.uninstrument()  # A second uninstrument is harmless too.
 
 

@@ -45,7 +45,7 @@ def test_vertex(spans: Spans, sim) -> None:
     assert_platform_span(streamed, "gcp.vertex_ai", f"{base}:streamRawPredict", streamed=True)
     assert_platform_span(beta, "gcp.vertex_ai", f"{base}:rawPredict", streamed=False)
     assert created.attributes["gen_ai.request.model"] == "claude-sonnet-5-5"  # Read before the SDK moves it to the URL.
-    assert len(spans.all()) == 3
+    assert len(spans.calls()) == 3
 
 
 def test_async_vertex(spans: Spans, sim) -> None:
@@ -72,4 +72,4 @@ def test_bedrock(spans: Spans, sim) -> None:
     assert_platform_span(created, "aws.bedrock", f"/model/{model}/invoke", streamed=False)
     assert_platform_span(streamed, "aws.bedrock", f"/model/{model}/invoke-with-response-stream", streamed=True)
     assert_platform_span(beta, "aws.bedrock", f"/model/{model}/invoke", streamed=False)
-    assert len(spans.all()) == 3
+    assert len(spans.calls()) == 3

@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import claude_otel
-from conftest import MESSAGES, MODEL, SDK_TRACES_ITSELF, Spans, scenario
+from conftest import MESSAGES, MODEL, SDK_TRACES_ITSELF, Spans, is_call_span, scenario
 
 needs_sdk_tracing = pytest.mark.skipif(not SDK_TRACES_ITSELF, reason="the SDK traces itself from 1.14 on")
 
@@ -78,11 +78,12 @@ def test_superset_of_the_sdk_span(sim) -> None:
     try:
         run_calls(sdk_client(sim, provider))
         gc.collect()
-        ours = exporter.get_finished_spans()
+        ours = [span for span in exporter.get_finished_spans() if is_call_span(span)]
     finally:
         claude_otel.uninstrument()
 
-    assert {span.instrumentation_scope.name for span in ours} == {"claude_otel"}  # Never two spans for a call.
+    # Never two call spans for a call: no SDK span at all, and ours (their attempt spans aside) one for one.
+    assert {span.instrumentation_scope.name for span in exporter.get_finished_spans()} == {"claude_otel"}
     assert len(ours) == len(sdk_spans) == 10
     for sdk_span, our_span in zip(sdk_spans, ours):
         missing = {key: value for key, value in sdk_span.attributes.items() if key not in our_span.attributes}
@@ -103,17 +104,17 @@ def test_sdk_spans_of_other_calls_are_kept(spans: Spans, sim) -> None:
         client.models.retrieve(MODEL)
     client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES)
     names = sorted(span.name for span in spans.all())
-    assert names == ["anthropic.models.retrieve", f"chat {MODEL}"]
+    assert names == ["POST", "anthropic.models.retrieve", f"chat {MODEL}"]
 
 
 def test_trace_context_is_sent_to_the_api(spans: Spans, client: anthropic.Anthropic, sim) -> None:
     message = client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES, extra_headers=scenario("529,ok"))
-    span = spans.one()
-    sent = [request for request in sim.requests if request.request_id.startswith("req_sim_")][-2:]
-    context = span.get_span_context()
-    expected = f"00-{context.trace_id:032x}-{context.span_id:016x}"
-    assert [request.headers.get("traceparent", "")[:-3] for request in sent] == [expected, expected]
+    call = spans.one()
+    sent = sim.requests[-2:]
     assert sent[-1].request_id == message._request_id
+    # Each attempt carries the context of its own attempt span, as the HTTP client conventions have it.
+    expected = [f"00-{call.context.trace_id:032x}-{attempt.context.span_id:016x}" for attempt in spans.attempts(call)]
+    assert [request.headers.get("traceparent", "")[:-3] for request in sent] == expected
 
 
 @needs_sdk_tracing
@@ -137,7 +138,7 @@ def test_propagate_option_off(sim) -> None:
         claude_otel.uninstrument()
     (request,) = [request for request in sim.requests if request.request_id == message._request_id]
     assert "traceparent" not in request.headers
-    assert len(exporter.get_finished_spans()) == 1
+    assert sorted(span.name for span in exporter.get_finished_spans()) == ["POST", f"chat {MODEL}"]
 
 
 def test_application_headers_are_not_mutated(spans: Spans, client: anthropic.Anthropic) -> None:

@@ -38,7 +38,7 @@ def test_break_then_close(spans: Spans, client: anthropic.Anthropic) -> None:
     for event in stream:
         if event.type == "content_block_delta":
             break
-    assert spans.all() == []  # Still the application's to read.
+    assert spans.calls() == []  # Still the application's to read.
     stream.close()
     span = ended(spans, "abandoned")
     assert span.status.status_code.name == "UNSET"  # The application's choice, not a failure.
@@ -80,7 +80,7 @@ def test_error_event_after_200(spans: Spans, client: anthropic.Anthropic) -> Non
     assert span.attributes["http.response.status_code"] == 200
     assert span.attributes["anthropic.request.id"] == caught.value.request_id
     assert span.attributes["gen_ai.response.finish_reasons"] == ("error",)
-    assert [event.name for event in span.events] == ["exception"]  # Recorded once.
+    assert [event.name for event in span.events] == ["exception", "claude_otel.stream.failure"]  # Recorded once.
 
 
 def test_dropped_connection(spans: Spans, client: anthropic.Anthropic) -> None:

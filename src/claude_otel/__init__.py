@@ -28,6 +28,8 @@ def instrument(
     meter_provider: metrics.MeterProvider | None = None,
     logger_provider: LoggerProvider | None = None,
     propagate: bool = True,
+    rate_limit_headers: bool = True,
+    request_log: bool = True,
 ) -> None:
     """Instruments the `anthropic` SDK. Idempotent: a second call changes nothing.
 
@@ -35,6 +37,9 @@ def instrument(
     standard `OTEL_*` environment variables, exporting over OTLP (see `claude_otel._providers`).
     `propagate` sends the trace context with each request to the API (the SDK's own
     `ANTHROPIC_OPEN_TELEMETRY_PROPAGATION=false` or client option still turns it off for a client).
+    `rate_limit_headers` records the `anthropic-ratelimit-*` response headers on each attempt span.
+    `request_log` writes one JSON line per call to the `claude_otel` logger (INFO, WARNING for failures), and to
+    the OpenTelemetry logs signal when a logger provider is given or configured globally.
     """
     from ._providers import default_meter_provider, default_tracer_provider
 
@@ -43,6 +48,8 @@ def instrument(
         meter_provider=meter_provider if meter_provider is not None else default_meter_provider(),
         logger_provider=logger_provider,
         propagate=propagate,
+        rate_limit_headers=rate_limit_headers,
+        request_log=request_log,
     )
 
 

@@ -4,8 +4,8 @@ An "API call" is one invocation of an SDK method that claude_otel traces (`messa
 `messages.count_tokens`, ... in every variant), with every HTTP attempt the SDK makes for it and the reading of the
 body it returns. Each has one CLIENT span, the "call span", which a `Call` owns:
 
-    request → `Call.start` → attempts (`attempt_sent` / `attempt_returned` / `attempt_failed`)
-            → response (`returned`) or stream events (`event`) → `end` → span end
+    request → `Call.start` → attempts (`attempt_sent` / `attempt_returned` / `attempt_failed` / `retry_scheduled`)
+            → response (`returned`) or stream events (`event`) → `end` → span end → request log
 
 `end` runs once, whoever calls it first: the request wrapper for a call that failed or returned a read body, the
 event wrapper of a stream, or the body wrapper of a body that is closed, dropped or read without a stream.
@@ -17,13 +17,20 @@ import json
 import logging
 import threading
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.context import Context
+from opentelemetry.trace import Span, Status, StatusCode, Tracer, set_span_in_context
 from opentelemetry.util.types import AttributeValue
 
+from . import _errors
 from . import _semconv as sc
+from ._attempts import Attempt
 from ._extract import as_int, as_str, field
+
+if TYPE_CHECKING:
+    from ._request_log import RequestLog
 
 log = logging.getLogger("claude_otel")
 
@@ -41,16 +48,36 @@ class Outcome:
     """The server ended the stream without `message_stop`. The application sees no error; the span says it failed."""
 
 
+@dataclass(frozen=True)
+class Settings:
+    """What `instrument()` was told, for every call."""
+
+    rate_limit_headers: bool
+    """Record the `anthropic-ratelimit-*` response headers on attempt spans."""
+    request_log: RequestLog
+
+
 class Call:
     """The state of one traced API call. Every method is safe to call from any thread and never raises."""
 
     __slots__ = (
         "span",
+        "tracer",
+        "settings",
         "operation",
+        "model",
         "streams",
         "propagate",
+        "max_retries",
+        "server",
         "start",
         "attempts",
+        "attempt",
+        "request_ids",
+        "should_retry",
+        "url_full",
+        "events",
+        "deltas",
         "status_code",
         "request_id",
         "organization_id",
@@ -68,6 +95,7 @@ class Call:
         "response_model",
         "stop_reason",
         "stop_category",
+        "stop_type",
         "usage",
         "output_tokens",
         "compaction",
@@ -75,13 +103,35 @@ class Call:
         "_end_once",
     )
 
-    def __init__(self, span: Span, operation: str, streams: bool, propagate: bool) -> None:
+    def __init__(
+        self,
+        span: Span,
+        tracer: Tracer,
+        settings: Settings,
+        operation: str,
+        model: str | None,
+        streams: bool,
+        propagate: bool,
+        max_retries: int | None,
+        server: dict[str, AttributeValue],
+    ) -> None:
         self.span = span
+        self.tracer = tracer
+        self.settings = settings
         self.operation = operation
+        self.model = model
         self.streams = streams
         self.propagate = propagate
+        self.max_retries = max_retries
+        self.server = server
         self.start = time.perf_counter()
         self.attempts = 0
+        self.attempt: Attempt | None = None
+        self.request_ids: list[str] = []
+        self.should_retry: bool | None = None
+        self.url_full: str | None = None
+        self.events = 0
+        self.deltas = 0
         self.status_code: int | None = None
         self.request_id: str | None = None
         self.organization_id: str | None = None
@@ -102,6 +152,7 @@ class Call:
         self.response_model: str | None = None
         self.stop_reason: str | None = None
         self.stop_category: str | None = None
+        self.stop_type: str | None = None
         # The usage fields as the API reports them (Anthropic's `input_tokens` excludes cache reads and writes).
         self.usage: dict[str, Any] = {}
         self.output_tokens: int | None = None
@@ -111,19 +162,37 @@ class Call:
 
     # --- attempts -------------------------------------------------------------------------------------------------
 
-    def attempt_sent(self) -> None:
+    def attempt_sent(self) -> Context | None:
+        """Starts the span of a new attempt; returns the context to send with it. Never raises."""
         self.attempts += 1
+        try:
+            self._finish_attempt()
+            attributes: dict[str, AttributeValue] = {sc.HTTP_REQUEST_METHOD: "POST", **self.server}
+            self.attempt = Attempt(self.tracer, self.span, self.attempts, attributes)
+            return set_span_in_context(self.attempt.span)
+        except Exception:
+            log.debug("claude_otel: could not start the span of an HTTP attempt", exc_info=True)
+            return None
 
     def attempt_returned(self, response: Any) -> None:
         """Records the HTTP response of an attempt, whatever its status. The last attempt's values win."""
         try:
             self.status_code = response.status_code
             headers = response.headers
-            self.request_id = headers.get("request-id") or self.request_id
+            request_id = headers.get("request-id")
+            if request_id:
+                self.request_id = request_id
+                self.request_ids.append(request_id)
             self.organization_id = headers.get("anthropic-organization-id") or self.organization_id
             self.workspace_id = headers.get("anthropic-workspace-id") or self.workspace_id
+            self.should_retry = _errors.should_retry_header(response)
             if not self.url_recorded:
                 self._record_url(response.request.url)
+            attempt = self.attempt
+            if attempt is not None:
+                attempt.responded(response, self.url_full, self.settings.rate_limit_headers)
+                if response.is_success:
+                    self._finish_attempt()  # Nothing follows a success: no delay to wait for.
         except Exception:
             log.debug("claude_otel: could not record an HTTP attempt", exc_info=True)
 
@@ -133,8 +202,24 @@ class Call:
             request = getattr(error, "request", None)
             if request is not None and not self.url_recorded:
                 self._record_url(request.url)
+            if self.attempt is not None:
+                self.attempt.failed(error, self.url_full)
         except Exception:
             log.debug("claude_otel: could not record a failed HTTP attempt", exc_info=True)
+
+    def retry_scheduled(self, seconds: float) -> None:
+        """The SDK computed the wait before its next attempt: the last attempt's span records it and ends."""
+        try:
+            attempt, self.attempt = self.attempt, None
+            if attempt is not None:
+                attempt.retry_delay(seconds)
+        except Exception:
+            log.debug("claude_otel: could not record a retry delay", exc_info=True)
+
+    def _finish_attempt(self) -> None:
+        attempt, self.attempt = self.attempt, None
+        if attempt is not None:
+            attempt.finish()
 
     def _record_url(self, url: Any) -> None:
         # The first request's URL, without its query (which the Messages API only uses for `?beta=true`). For a
@@ -142,13 +227,8 @@ class Call:
         self.url_recorded = True
         scheme = url.scheme
         path = url.raw_path.partition(b"?")[0].decode("ascii")
-        self.span.set_attributes(
-            {
-                sc.URL_SCHEME: scheme,
-                sc.URL_PATH: path,
-                sc.URL_FULL: f"{scheme}://{url.netloc.decode('ascii')}{path}",
-            }
-        )
+        self.url_full = f"{scheme}://{url.netloc.decode('ascii')}{path}"
+        self.span.set_attributes({sc.URL_SCHEME: scheme, sc.URL_PATH: path, sc.URL_FULL: self.url_full})
 
     # --- responses ------------------------------------------------------------------------------------------------
 
@@ -207,12 +287,15 @@ class Call:
     def _absorb_stop_details(self, details: object) -> None:
         if details is not None:
             self.stop_category = as_str(field(details, "category"))
+            self.stop_type = as_str(field(details, "type"))
 
     def event(self, event: object) -> None:
         """Records one event of a streamed Message. Called for every event, so the common case is first."""
+        self.events += 1
         try:
             kind = event.type  # type: ignore[attr-defined]
             if kind == "content_block_delta":
+                self.deltas += 1
                 if self.first_chunk is None:
                     self.first_chunk = time.perf_counter()
             elif kind == "message_start":
@@ -255,33 +338,79 @@ class Call:
 
         `error` is what the call or the reading of its body raised. `outcome` is how the reading of a streamed
         body ended; a streamed call that failed before it returned a body is `failed` (or `abandoned` when the
-        application cancelled it).
+        application cancelled it). Then the request log has its record.
         """
         if not self._end_once.acquire(blocking=False):
             return
         try:
+            duration = time.perf_counter() - self.start
+            self._finish_attempt()
             span = self.span
             if self.streams and outcome is None:
                 outcome = Outcome.FAILED if isinstance(error, Exception) else Outcome.ABANDONED
-            span.set_attributes(self._final_attributes(outcome))
-            if isinstance(error, Exception):
-                span.set_status(Status(StatusCode.ERROR, _describe(error)))
-                span.set_attribute(sc.ERROR_TYPE, error_type(error))
-                span.record_exception(error)
+            attributes = self._final_attributes(outcome)
+            failure = error if isinstance(error, Exception) else None
+            if failure is not None:
+                attributes.update(self._failure_attributes(failure, outcome))
+                span.set_status(Status(StatusCode.ERROR, f"{type(failure).__name__}: {failure}"))
+                span.record_exception(failure)
             elif outcome == Outcome.TRUNCATED:
+                attributes[sc.ERROR_TYPE] = sc.ERROR_TYPE_TRUNCATED_STREAM
+                attributes[sc.CLAUDE_OTEL_ERROR_CATEGORY] = _errors.PLATFORM_ERROR
+                attributes[sc.CLAUDE_OTEL_ERROR_RETRYABLE] = True
+                attributes[sc.CLAUDE_OTEL_RETRIES_EXHAUSTED] = False  # The SDK never retries after HTTP 200.
                 span.set_status(Status(StatusCode.ERROR, "The stream ended before its message_stop event."))
-                span.set_attribute(sc.ERROR_TYPE, sc.ERROR_TYPE_TRUNCATED_STREAM)
             # Anything but an `Exception`, such as a `CancelledError`, is the application stopping the call:
             # the status stays unset, as the SDK's own spans leave it.
+            span.set_attributes(attributes)
+            if outcome in (Outcome.FAILED, Outcome.TRUNCATED) and self.body is not None:
+                span.add_event(sc.EVENT_STREAM_FAILURE, self._stream_failure(attributes, failure, duration))
+            if self.stop_reason == "refusal" and attributes.get(sc.ANTHROPIC_STOP_REASON) == "refusal":
+                span.add_event(sc.EVENT_REFUSAL, _refusal(attributes))
             span.end()
+            self.settings.request_log.record(self, attributes, outcome, failure, duration)
         except Exception:
             log.debug("claude_otel: could not end the span of an API call", exc_info=True)
         finally:
             self.body = None
             self.chunks = None
 
+    def _failure_attributes(self, failure: Exception, outcome: str | None) -> dict[str, AttributeValue]:
+        category = _errors.category(failure)
+        retryable = category in _errors.TRANSIENT and self.should_retry is not False
+        # Failed before a body: the SDK's retries, if any, are spent. After HTTP 200 the SDK never retries.
+        in_body = outcome is not None and self.body is not None
+        exhausted = (
+            retryable
+            and not in_body
+            and self.max_retries is not None
+            and self.attempts > self.max_retries
+        )
+        return {
+            sc.ERROR_TYPE: _errors.error_type(failure),
+            sc.CLAUDE_OTEL_ERROR_CATEGORY: category,
+            sc.CLAUDE_OTEL_ERROR_RETRYABLE: retryable,
+            sc.CLAUDE_OTEL_RETRIES_EXHAUSTED: exhausted,
+        }
+
+    def _stream_failure(
+        self, attributes: dict[str, AttributeValue], failure: Exception | None, duration: float
+    ) -> dict[str, AttributeValue]:
+        """What had arrived when a stream failed or was cut short: the span event's attributes."""
+        event: dict[str, AttributeValue] = {
+            sc.ERROR_TYPE: attributes[sc.ERROR_TYPE],
+            sc.CLAUDE_OTEL_STREAM_EVENTS: self.events,
+            sc.CLAUDE_OTEL_STREAM_CONTENT_DELTAS: self.deltas,
+            sc.GEN_AI_USAGE_OUTPUT_TOKENS: self.output_tokens or 0,
+            sc.CLAUDE_OTEL_ELAPSED: duration,
+        }
+        event["exception.message"] = str(failure) if failure is not None else "The stream ended before message_stop."
+        return event
+
     def _final_attributes(self, outcome: str | None) -> dict[str, AttributeValue]:
         attributes: dict[str, AttributeValue] = {sc.CLAUDE_OTEL_ATTEMPTS: self.attempts}
+        if self.request_ids:
+            attributes[sc.CLAUDE_OTEL_REQUEST_IDS] = self.request_ids
         if self.attempts > 1:
             attributes[sc.HTTP_REQUEST_RESEND_COUNT] = self.attempts - 1
         _put(attributes, sc.HTTP_RESPONSE_STATUS_CODE, self.status_code)
@@ -306,6 +435,7 @@ class Call:
             log.debug("claude_otel: the response of %s has no usage", self.request_id or "a call")
         _put(attributes, sc.ANTHROPIC_STOP_REASON, stop_reason)
         _put(attributes, sc.ANTHROPIC_STOP_DETAILS_CATEGORY, self.stop_category if final else None)
+        _put(attributes, sc.ANTHROPIC_STOP_DETAILS_TYPE, self.stop_type if final else None)
         attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] = [
             sc.FINISH_REASONS.get(stop_reason, stop_reason) if stop_reason else sc.FINISH_REASON_ERROR
         ]
@@ -344,37 +474,9 @@ _STOP_REASONS = frozenset(
 )
 
 
-def error_type(error: BaseException) -> str:
-    """The `error.type` of a failed call, in the SDK's own vocabulary so that both tell the same story.
-
-    The type of the API's error envelope (`overloaded_error`, ...), else the HTTP status code, else
-    `client_timeout_error` or `connection_error`, else `client_error`.
-    """
-    name = type(error).__name__
-    # By name, so that the same code serves the httpx and the httpx2 SDKs without importing either.
-    if name in ("APITimeoutError", "TimeoutException", "ReadTimeout", "ConnectTimeout", "WriteTimeout", "PoolTimeout"):
-        return "client_timeout_error"
-    if name == "APIConnectionError" or _is_transport_error(error):
-        return "connection_error"
-    status_code = getattr(error, "status_code", None)
-    if isinstance(status_code, int):
-        api_type = getattr(error, "type", None)
-        if api_type is None:
-            api_type = field(field(getattr(error, "body", None), "error"), "type")
-        if isinstance(api_type, str) and api_type:
-            return api_type
-        # An `error` event has the status of the response that opened its stream, which is no error.
-        if status_code >= 400:
-            return str(status_code)
-    return "client_error"
-
-
-def _is_transport_error(error: BaseException) -> bool:
-    return any(cls.__name__ == "TransportError" for cls in type(error).__mro__)
-
-
-def _describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
+def _refusal(attributes: dict[str, AttributeValue]) -> dict[str, AttributeValue]:
+    keys = (sc.ANTHROPIC_STOP_DETAILS_TYPE, sc.ANTHROPIC_STOP_DETAILS_CATEGORY, sc.ANTHROPIC_REQUEST_ID)
+    return {key: attributes[key] for key in keys if key in attributes}
 
 
 def _compaction(usage: object) -> tuple[int, int] | None:

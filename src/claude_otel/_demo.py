@@ -22,13 +22,14 @@ SMALL_MODEL = "claude-haiku-5-5"
 
 
 class _Collect(SpanProcessor):
-    """Keeps claude_otel's finished call spans for the table."""
+    """Keeps claude_otel's finished call spans (not its attempt spans) for the table."""
 
     def __init__(self) -> None:
         self.spans: list[ReadableSpan] = []
 
     def on_end(self, span: ReadableSpan) -> None:
-        if span.instrumentation_scope is not None and span.instrumentation_scope.name == "claude_otel":
+        scope = span.instrumentation_scope
+        if scope is not None and scope.name == "claude_otel" and "claude_otel.attempts" in (span.attributes or {}):
             self.spans.append(span)
 
 

@@ -19,14 +19,18 @@ log = logging.getLogger("claude_otel")
 SUPPORTED_SDK = ("0.109.0", "3")
 """The `anthropic` versions claude_otel is tested with: from the first with a per-attempt hook, below 3."""
 
-_OPTIONS = frozenset({"tracer_provider", "meter_provider", "logger_provider", "propagate"})
+_OPTIONS = frozenset(
+    {"tracer_provider", "meter_provider", "logger_provider", "propagate", "rate_limit_headers", "request_log"}
+)
 
 
 class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Traces every Claude call made through the `anthropic` SDK: one CLIENT span per call.
 
-    `instrument(tracer_provider=None, meter_provider=None, logger_provider=None, propagate=True)`: `propagate`
-    sends the trace context with each request to the API, unless the SDK's own option turns it off for a client.
+    `instrument(tracer_provider=None, meter_provider=None, logger_provider=None, propagate=True,
+    rate_limit_headers=True, request_log=True)`: `propagate` sends the trace context with each request to the API,
+    unless the SDK's own option turns it off for a client; `rate_limit_headers` records the `anthropic-ratelimit-*`
+    headers on attempt spans; `request_log` writes one record per call (`claude_otel._request_log`).
     """
 
     _hooks: Any = None
@@ -38,11 +42,17 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         unknown = set(kwargs) - _OPTIONS
         if unknown:
             raise TypeError(f"claude_otel: unknown option(s) {sorted(unknown)}; known: {sorted(_OPTIONS)}")
+        from ._call import Settings
         from ._patches import Hooks
+        from ._request_log import RequestLog
 
         if not _sdk_has_hooks():
             return
-        hooks = Hooks(kwargs.get("tracer_provider"), propagate=bool(kwargs.get("propagate", True)))
+        settings = Settings(
+            rate_limit_headers=bool(kwargs.get("rate_limit_headers", True)),
+            request_log=RequestLog(bool(kwargs.get("request_log", True)), _logger_provider(kwargs.get("logger_provider"))),
+        )
+        hooks = Hooks(kwargs.get("tracer_provider"), propagate=bool(kwargs.get("propagate", True)), settings=settings)
         hooks.apply()
         type(self)._hooks = hooks
 
@@ -50,6 +60,16 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         hooks, type(self)._hooks = type(self)._hooks, None
         if hooks is not None:
             hooks.remove()
+
+
+def _logger_provider(given: Any) -> Any:
+    """The logger provider for the request log's OpenTelemetry records: the one given, else a configured global one."""
+    if given is not None:
+        return given
+    from opentelemetry import _logs
+
+    current = _logs.get_logger_provider()
+    return None if type(current).__name__ in ("ProxyLoggerProvider", "NoOpLoggerProvider") else current
 
 
 def _sdk_has_hooks() -> bool:
@@ -68,6 +88,7 @@ def _sdk_has_hooks() -> bool:
             (_base_client.AsyncAPIClient, "request"),
             (_base_client.SyncAPIClient, "_attempt_request"),
             (_base_client.AsyncAPIClient, "_attempt_request"),
+            (_base_client.BaseClient, "_calculate_retry_timeout"),
             (_streaming.Stream, "__stream__"),
             (_streaming.AsyncStream, "__stream__"),
         )

@@ -9,7 +9,9 @@ and the Bedrock and Vertex clients, whose resources copy the methods but not the
   is current while the SDK works, and ends here unless a body remains to be read.
 - `SyncAPIClient._attempt_request` / `AsyncAPIClient._attempt_request`: one HTTP attempt, inside the SDK's retry
   loop and below any middleware, so it sees every attempt even with the application's own `http_client`.
-  The trace context is sent from here.
+  Each attempt gets a span, whose trace context is sent with it. (Not a middleware of the SDK's: adding one to
+  every client would change `client.middleware`, which applications read and copy.)
+- `BaseClient._calculate_retry_timeout`: the wait the SDK chose before its next attempt.
 - `Stream.__stream__` / `AsyncStream.__stream__`: the parsing of a body into events.
 - `BaseClient._tracer` (SDK ≥ 1.14): the SDK's own tracing, which claude_otel replaces for the calls it traces
   (never two spans for one call), and leaves alone for every other call.
@@ -28,7 +30,7 @@ from opentelemetry.trace import SpanKind, Tracer
 from opentelemetry.util.types import AttributeValue
 
 from . import _semconv as sc
-from ._call import Call
+from ._call import Call, Settings
 from ._extract import beta_header, chat_request_attributes
 from ._observe import CALL_ATTRIBUTE, BodyWrapper, observe_async_events, observe_events
 from .version import __version__
@@ -55,10 +57,11 @@ _LEGACY_PROVIDERS = {
 class Hooks:
     """The hooks, bound to their tracer and settings, and the SDK objects they replace while they are applied."""
 
-    def __init__(self, tracer_provider: trace.TracerProvider | None, propagate: bool) -> None:
+    def __init__(self, tracer_provider: trace.TracerProvider | None, propagate: bool, settings: Settings) -> None:
         self._tracer = trace.get_tracer(SCOPE, __version__, tracer_provider=tracer_provider)
         self._client_tracers: dict[int, tuple[object, Tracer]] = {}
         self._propagate = propagate
+        self._settings = settings
         self._provider_by_type: dict[type, str] = {}
         self._originals: list[tuple[object, str, object]] = []
         self._bodies: BodyWrapper | None = None
@@ -74,6 +77,7 @@ class Hooks:
         self._wrap(_base_client.AsyncAPIClient, "request", self._request_async)
         self._wrap(_base_client.SyncAPIClient, "_attempt_request", self._attempt)
         self._wrap(_base_client.AsyncAPIClient, "_attempt_request", self._attempt_async)
+        self._wrap(_base_client.BaseClient, "_calculate_retry_timeout", self._retry_timeout)
         self._wrap(_streaming.Stream, "__stream__", self._stream)
         self._wrap(_streaming.AsyncStream, "__stream__", self._stream_async)
         sdk_tracer = _base_client.BaseClient.__dict__.get("_tracer")
@@ -123,11 +127,23 @@ class Hooks:
             if headers_beta is not None:
                 attributes[sc.ANTHROPIC_BETA] = headers_beta
             model = attributes.get(sc.GEN_AI_REQUEST_MODEL)
-            span = self._tracer_for(sdk_options).start_span(
+            tracer = self._tracer_for(sdk_options)
+            span = tracer.start_span(
                 f"{operation} {model}" if model else operation, kind=SpanKind.CLIENT, attributes=attributes
             )
             propagate = self._propagate and (sdk_options is None or sdk_options.get("propagation", True) is not False)
-            return Call(span, operation, streams, propagate)
+            server = {sc.SERVER_ADDRESS: attributes[sc.SERVER_ADDRESS], sc.SERVER_PORT: attributes[sc.SERVER_PORT]}
+            return Call(
+                span,
+                tracer,
+                self._settings,
+                operation,
+                model if isinstance(model, str) else None,
+                streams,
+                propagate,
+                _max_retries(client, options),
+                server,
+            )
         except Exception:
             log.debug("claude_otel: could not start the span of an API call", exc_info=True)
             return None
@@ -227,13 +243,13 @@ class Hooks:
         return result
 
     def _before_attempt(self, call: Call, args: Any, kwargs: Any) -> None:
-        """Counts the attempt and writes the trace context into its headers. Never raises."""
-        call.attempt_sent()
+        """Starts the attempt and writes its trace context into its headers. Never raises."""
+        attempt_context = call.attempt_sent()
         if not call.propagate:
             return
         try:
             carrier: dict[str, str] = {}
-            inject(carrier)
+            inject(carrier, context=attempt_context)
             if carrier:
                 # `options` is the SDK's copy for this attempt; its headers are replaced, never mutated, since the
                 # mapping can be the application's own `extra_headers`. Before any signing (Bedrock), which then
@@ -256,6 +272,13 @@ class Hooks:
         except Exception:
             log.debug("claude_otel: could not observe the body of a response", exc_info=True)
 
+    def _retry_timeout(self, wrapped: Callable[..., Any], client: Any, args: Any, kwargs: Any) -> Any:
+        seconds = wrapped(*args, **kwargs)
+        call = context.get_value(_CALL_KEY)
+        if isinstance(call, Call):
+            call.retry_scheduled(seconds)
+        return seconds
+
     # --- streams ----------------------------------------------------------------------------------------------------
 
     def _stream(self, wrapped: Callable[..., Any], stream: Any, args: Any, kwargs: Any) -> Any:
@@ -267,6 +290,14 @@ class Hooks:
         events = wrapped(*args, **kwargs)
         call = _call_of(stream)
         return events if call is None else observe_async_events(events, call)
+
+
+def _max_retries(client: Any, options: Any) -> int | None:
+    """How many retries the SDK allows the call: the request's own option, else the client's."""
+    try:
+        return int(options.get_max_retries(client.max_retries))
+    except Exception:
+        return None
 
 
 def _call_of(stream: Any) -> Call | None:

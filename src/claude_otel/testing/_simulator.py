@@ -17,6 +17,7 @@ SDK's retry succeed, with no state in the server, whatever the concurrency. The 
                         (any answer to a request with `thinking` enabled reports thinking tokens)
     malformed           parseable but unexpected: no usage, an unknown stop reason, content block and event type
     400 ... 529         an error response with the API's error body (`retry-after` and `retry-after-ms` on 429 and 529)
+    429:spend_limit     the spend-limit 429: `error.details.error_code` set, no `retry-after`
     error_event         HTTP 200, a few events, then an SSE `error` event (overloaded_error)
     drop                the connection closes: mid-stream for a stream, before any response otherwise
     truncate            HTTP 200, a few events, then the stream ends without `message_delta` / `message_stop`
@@ -257,7 +258,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_error(self, status: int, request_id: str, step: Step) -> None:
         extra: dict[str, str] = {}
-        if status in (429, 529):
+        spend_limit = status == 429 and step.argument == "spend_limit"
+        if status in (429, 529) and not spend_limit:
             # The API's header, and the SDK's finer-grained one, which the SDK reads first.
             extra["retry-after"] = f"{self.simulator.retry_after:g}"
             extra["retry-after-ms"] = f"{self.simulator.retry_after * 1000:g}"
@@ -265,6 +267,9 @@ class _Handler(BaseHTTPRequestHandler):
             extra["x-should-retry"] = "false"
         error_type = ERROR_TYPES.get(status, "api_error")
         payload = _error_body(error_type, f"Simulated {status} {error_type}")
+        if spend_limit:
+            # The monthly spend cap: a 429 that no wait cures, so it comes without `retry-after`.
+            payload["error"]["details"] = {"error_code": "enforced_spend_limit_reached"}
         payload["request_id"] = request_id
         self._send_json(status, payload, request_id, extra)
 

@@ -1,0 +1,119 @@
+"""The request log: one structured record per call, when the call ends.
+
+What an on-call engineer greps for: the `request_id` (and those of earlier attempts), model, stop reason, tokens,
+latency, time to first token, attempts, outcome, error type, and the trace and span ids that lead to the trace.
+One line of JSON on the Python logger `claude_otel` (INFO for a success, WARNING for a failure), and a log record
+of the OpenTelemetry logs signal when a logger provider is configured. Never any prompt or completion content.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry.util.types import AttributeValue
+
+from . import _semconv as sc
+
+if TYPE_CHECKING:
+    from opentelemetry._logs import Logger, LoggerProvider
+
+    from ._call import Call
+
+log = logging.getLogger("claude_otel")
+
+EVENT_NAME = "claude_otel.request"
+
+# Each field of the record with the span attribute it comes from.
+_FIELDS = (
+    ("request_id", sc.ANTHROPIC_REQUEST_ID),
+    ("request_ids", sc.CLAUDE_OTEL_REQUEST_IDS),
+    ("response_model", sc.GEN_AI_RESPONSE_MODEL),
+    ("stop_reason", sc.ANTHROPIC_STOP_REASON),
+    ("input_tokens", sc.GEN_AI_USAGE_INPUT_TOKENS),
+    ("output_tokens", sc.GEN_AI_USAGE_OUTPUT_TOKENS),
+    ("cache_read_input_tokens", sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS),
+    ("cache_write_input_tokens", sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS),
+    ("time_to_first_token_s", sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK),
+    ("attempts", sc.CLAUDE_OTEL_ATTEMPTS),
+    ("status_code", sc.HTTP_RESPONSE_STATUS_CODE),
+    ("stream_outcome", sc.CLAUDE_OTEL_STREAM_OUTCOME),
+    ("error_type", sc.ERROR_TYPE),
+    ("error_category", sc.CLAUDE_OTEL_ERROR_CATEGORY),
+)
+
+
+class RequestLog:
+    """Writes the record of each call, to the Python logger and to the OpenTelemetry logs signal."""
+
+    def __init__(self, enabled: bool, logger_provider: LoggerProvider | None) -> None:
+        self._enabled = enabled
+        self._otel: Logger | None = None
+        if enabled and logger_provider is not None:
+            from .version import __version__
+
+            self._otel = logger_provider.get_logger("claude_otel", __version__)
+
+    def record(
+        self, call: Call, attributes: dict[str, AttributeValue], outcome: str | None, failure: BaseException | None, duration: float
+    ) -> None:
+        """Writes the call's record, if anyone listens. Never raises; costs nothing when no one does."""
+        if not self._enabled:
+            return
+        failed = failure is not None or sc.ERROR_TYPE in attributes
+        level = logging.WARNING if failed else logging.INFO
+        to_python = log.isEnabledFor(level)
+        if not to_python and self._otel is None:
+            return
+        try:
+            span_context = call.span.get_span_context()
+            fields: dict[str, Any] = {
+                "event": EVENT_NAME,
+                "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
+                "operation": call.operation,
+                "model": call.model,
+                "outcome": "failed" if failed else outcome or "ok",
+                "latency_s": round(duration, 6),
+            }
+            for name, key in _FIELDS:
+                value = attributes.get(key)
+                if value is not None:
+                    fields[name] = list(value) if isinstance(value, (list, tuple)) else value
+            if span_context.is_valid:
+                fields["trace_id"] = f"{span_context.trace_id:032x}"
+                fields["span_id"] = f"{span_context.span_id:016x}"
+            line = json.dumps(fields, separators=(",", ":"))
+            if to_python:
+                log.log(level, line, extra={"claude_otel": fields})
+            if self._otel is not None:
+                self._emit(fields, attributes, line, level, call)
+        except Exception:
+            log.debug("claude_otel: could not write the request log record", exc_info=True)
+
+    def _emit(self, fields: dict[str, Any], attributes: dict[str, AttributeValue], line: str, level: int, call: Call) -> None:
+        from opentelemetry._logs import LogRecord, SeverityNumber
+
+        assert self._otel is not None
+        span_context = call.span.get_span_context()
+        self._otel.emit(
+            LogRecord(
+                timestamp=time.time_ns(),
+                trace_id=span_context.trace_id,
+                span_id=span_context.span_id,
+                trace_flags=span_context.trace_flags,
+                severity_text=logging.getLevelName(level),
+                severity_number=SeverityNumber.WARN if level == logging.WARNING else SeverityNumber.INFO,
+                body=line,
+                attributes={
+                    "event.name": EVENT_NAME,
+                    "claude_otel.operation": fields["operation"],
+                    **({sc.GEN_AI_REQUEST_MODEL: call.model} if call.model else {}),
+                    "claude_otel.outcome": fields["outcome"],
+                    "claude_otel.latency": fields["latency_s"],
+                    **{key: value for _, key in _FIELDS if (value := attributes.get(key)) is not None},
+                },
+            )
+        )
