@@ -7,6 +7,9 @@ from collections.abc import Iterator
 
 import anthropic
 import pytest
+from opentelemetry import metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -23,9 +26,31 @@ SDK_TRACES_ITSELF = SDK_VERSION >= (1, 14)
 class Spans:
     """The spans the instrumented SDK finished, for one test."""
 
-    def __init__(self, exporter: InMemorySpanExporter, provider: TracerProvider) -> None:
+    def __init__(self, exporter: InMemorySpanExporter, provider: TracerProvider, reader: InMemoryMetricReader) -> None:
         self.exporter = exporter
         self.provider = provider
+        self.reader = reader
+
+    def points(self, name: str) -> list:
+        """The data points of the metric `name` that claude_otel recorded, as the reader collects them now."""
+        data = self.reader.get_metrics_data()
+        found = []
+        for resource_metrics in data.resource_metrics if data else []:
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    if metric.name == name:
+                        found.append(metric)
+        return [point for metric in found for point in metric.data.data_points]
+
+    def metric(self, name: str):
+        """The metric `name` itself (unit, description, data), or None."""
+        data = self.reader.get_metrics_data()
+        for resource_metrics in data.resource_metrics if data else []:
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    if metric.name == name:
+                        return metric
+        return None
 
     def all(self) -> list[ReadableSpan]:
         return list(self.exporter.get_finished_spans())
@@ -59,6 +84,12 @@ def is_call_span(span: ReadableSpan) -> bool:
     return span.instrumentation_scope.name == "claude_otel" and "claude_otel.attempts" in span.attributes
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _global_meter_provider() -> None:
+    """A global meter provider that exports nowhere, so that no test makes `instrument()` set up OTLP export."""
+    metrics.set_meter_provider(MeterProvider())
+
+
 @pytest.fixture(scope="session")
 def sim() -> Iterator[Simulator]:
     with Simulator() as simulator:
@@ -71,9 +102,10 @@ def spans() -> Iterator[Spans]:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    claude_otel.instrument(tracer_provider=provider)
+    reader = InMemoryMetricReader()
+    claude_otel.instrument(tracer_provider=provider, meter_provider=MeterProvider(metric_readers=[reader]))
     try:
-        yield Spans(exporter, provider)
+        yield Spans(exporter, provider, reader)
     finally:
         claude_otel.uninstrument()
 

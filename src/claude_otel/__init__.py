@@ -9,27 +9,35 @@ Bedrock and Vertex) is one CLIENT span named `chat {model}`, child of the applic
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
-from opentelemetry import metrics, trace
+from opentelemetry import metrics as otel_metrics
+from opentelemetry import trace
 
+from ._attribution import attributes
 from ._instrumentor import AnthropicInstrumentor
+from ._prices import PriceTableError
 from .version import __version__
 
 if TYPE_CHECKING:
     from opentelemetry.sdk._logs import LoggerProvider
 
-__all__ = ["AnthropicInstrumentor", "__version__", "instrument", "uninstrument"]
+__all__ = ["AnthropicInstrumentor", "PriceTableError", "__version__", "attributes", "instrument", "uninstrument"]
 
 
 def instrument(
     *,
     tracer_provider: trace.TracerProvider | None = None,
-    meter_provider: metrics.MeterProvider | None = None,
+    meter_provider: otel_metrics.MeterProvider | None = None,
     logger_provider: LoggerProvider | None = None,
     propagate: bool = True,
     rate_limit_headers: bool = True,
     request_log: bool = True,
+    metrics: bool = True,
+    legacy_metrics: bool = False,
+    prices: str | os.PathLike[str] | None = None,
+    max_attribute_values: int = 100,
 ) -> None:
     """Instruments the `anthropic` SDK. Idempotent: a second call changes nothing.
 
@@ -40,6 +48,11 @@ def instrument(
     `rate_limit_headers` records the `anthropic-ratelimit-*` response headers on each attempt span.
     `request_log` writes one JSON line per call to the `claude_otel` logger (INFO, WARNING for failures), and to
     the OpenTelemetry logs signal when a logger provider is given or configured globally.
+    `metrics` records the GenAI client metrics, cost and reliability counters; `legacy_metrics` also emits
+    `gen_ai.client.operation.duration` and `gen_ai.client.token.usage` for dashboards that expect those names.
+    `prices` is a JSON price file whose rows replace or extend the bundled table (also `CLAUDE_OTEL_PRICES`); a
+    malformed one raises `PriceTableError` here. `max_attribute_values` bounds the distinct values per attribution
+    key on metrics (see `attributes`).
     """
     from ._providers import default_meter_provider, default_tracer_provider
 
@@ -50,6 +63,10 @@ def instrument(
         propagate=propagate,
         rate_limit_headers=rate_limit_headers,
         request_log=request_log,
+        metrics=metrics,
+        legacy_metrics=legacy_metrics,
+        prices=prices,
+        max_attribute_values=max_attribute_values,
     )
 
 

@@ -30,6 +30,9 @@ from ._attempts import Attempt
 from ._extract import as_int, as_str, field
 
 if TYPE_CHECKING:
+    from ._attribution import CardinalityGuard
+    from ._metrics import Metrics
+    from ._prices import PriceTable
     from ._request_log import RequestLog
 
 log = logging.getLogger("claude_otel")
@@ -55,6 +58,10 @@ class Settings:
     rate_limit_headers: bool
     """Record the `anthropic-ratelimit-*` response headers on attempt spans."""
     request_log: RequestLog
+    metrics: Metrics | None
+    prices: PriceTable
+    guard: CardinalityGuard
+    """Bounds the attribution values on metrics."""
 
 
 class Call:
@@ -70,6 +77,8 @@ class Call:
         "propagate",
         "max_retries",
         "server",
+        "metric_base",
+        "attempt_results",
         "start",
         "attempts",
         "attempt",
@@ -114,6 +123,7 @@ class Call:
         propagate: bool,
         max_retries: int | None,
         server: dict[str, AttributeValue],
+        metric_base: dict[str, AttributeValue],
     ) -> None:
         self.span = span
         self.tracer = tracer
@@ -124,6 +134,9 @@ class Call:
         self.propagate = propagate
         self.max_retries = max_retries
         self.server = server
+        self.metric_base = metric_base
+        # Each attempt's HTTP status (None without a response) and `error.type` (None for a success).
+        self.attempt_results: list[tuple[int | None, str | None]] = []
         self.start = time.perf_counter()
         self.attempts = 0
         self.attempt: Attempt | None = None
@@ -188,6 +201,7 @@ class Call:
             self.should_retry = _errors.should_retry_header(response)
             if not self.url_recorded:
                 self._record_url(response.request.url)
+            self.attempt_results.append((self.status_code, None if response.is_success else str(self.status_code)))
             attempt = self.attempt
             if attempt is not None:
                 attempt.responded(response, self.url_full, self.settings.rate_limit_headers)
@@ -202,6 +216,7 @@ class Call:
             request = getattr(error, "request", None)
             if request is not None and not self.url_recorded:
                 self._record_url(request.url)
+            self.attempt_results.append((None, _errors.error_type(error) if isinstance(error, Exception) else None))
             if self.attempt is not None:
                 self.attempt.failed(error, self.url_full)
         except Exception:
@@ -362,18 +377,39 @@ class Call:
                 span.set_status(Status(StatusCode.ERROR, "The stream ended before its message_stop event."))
             # Anything but an `Exception`, such as a `CancelledError`, is the application stopping the call:
             # the status stays unset, as the SDK's own spans leave it.
+            cost = self._cost(attributes)
             span.set_attributes(attributes)
             if outcome in (Outcome.FAILED, Outcome.TRUNCATED) and self.body is not None:
                 span.add_event(sc.EVENT_STREAM_FAILURE, self._stream_failure(attributes, failure, duration))
             if self.stop_reason == "refusal" and attributes.get(sc.ANTHROPIC_STOP_REASON) == "refusal":
                 span.add_event(sc.EVENT_REFUSAL, _refusal(attributes))
             span.end()
+            if self.settings.metrics is not None:
+                self.settings.metrics.record(self, self.metric_base, attributes, duration, cost)
             self.settings.request_log.record(self, attributes, outcome, failure, duration)
         except Exception:
             log.debug("claude_otel: could not end the span of an API call", exc_info=True)
         finally:
             self.body = None
             self.chunks = None
+
+    def _cost(self, attributes: dict[str, AttributeValue]) -> float | None:
+        """Adds the call's cost to `attributes` and returns it; `None` when unpriced or no usage is known."""
+        if self.operation != sc.OPERATION_CHAT or sc.GEN_AI_USAGE_INPUT_TOKENS not in attributes:
+            return None
+        price = self.settings.prices.price(self.response_model or self.model or "")
+        if price is None:
+            attributes[sc.CLAUDE_OTEL_COST_UNPRICED] = True
+            return None
+        batch = self.usage.get("service_tier") == "batch"
+        output = self.output_tokens if attributes.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS) is not None else 0
+        cost = self.settings.prices.cost(price, self.usage, output or 0, batch)
+        attributes[sc.CLAUDE_OTEL_COST_USD] = cost.total
+        attributes[sc.CLAUDE_OTEL_COST_INPUT_USD] = cost.input
+        attributes[sc.CLAUDE_OTEL_COST_CACHE_WRITE_USD] = cost.cache_write
+        attributes[sc.CLAUDE_OTEL_COST_CACHE_READ_USD] = cost.cache_read
+        attributes[sc.CLAUDE_OTEL_COST_OUTPUT_USD] = cost.output
+        return cost.total
 
     def _failure_attributes(self, failure: Exception, outcome: str | None) -> dict[str, AttributeValue]:
         category = _errors.category(failure)

@@ -20,7 +20,18 @@ SUPPORTED_SDK = ("0.109.0", "3")
 """The `anthropic` versions claude_otel is tested with: from the first with a per-attempt hook, below 3."""
 
 _OPTIONS = frozenset(
-    {"tracer_provider", "meter_provider", "logger_provider", "propagate", "rate_limit_headers", "request_log"}
+    {
+        "tracer_provider",
+        "meter_provider",
+        "logger_provider",
+        "propagate",
+        "rate_limit_headers",
+        "request_log",
+        "metrics",
+        "legacy_metrics",
+        "prices",
+        "max_attribute_values",
+    }
 )
 
 
@@ -30,7 +41,10 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     `instrument(tracer_provider=None, meter_provider=None, logger_provider=None, propagate=True,
     rate_limit_headers=True, request_log=True)`: `propagate` sends the trace context with each request to the API,
     unless the SDK's own option turns it off for a client; `rate_limit_headers` records the `anthropic-ratelimit-*`
-    headers on attempt spans; `request_log` writes one record per call (`claude_otel._request_log`).
+    headers on attempt spans; `request_log` writes one record per call (`claude_otel._request_log`); `metrics`
+    records the metrics of `claude_otel._metrics`, `legacy_metrics` also under the earlier conventions' names;
+    `prices` is a price file over the bundled table (`claude_otel._prices`); `max_attribute_values` bounds the
+    distinct values of each attribution key on metrics (`claude_otel._attribution`).
     """
 
     _hooks: Any = None
@@ -42,15 +56,29 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         unknown = set(kwargs) - _OPTIONS
         if unknown:
             raise TypeError(f"claude_otel: unknown option(s) {sorted(unknown)}; known: {sorted(_OPTIONS)}")
+        from ._attribution import CardinalityGuard
         from ._call import Settings
+        from ._metrics import Metrics
         from ._patches import Hooks
+        from ._prices import PriceTable
         from ._request_log import RequestLog
 
+        max_values = kwargs.get("max_attribute_values", 100)
+        if not isinstance(max_values, int) or isinstance(max_values, bool) or max_values < 1:
+            raise ValueError(f"claude_otel: max_attribute_values must be a whole number >= 1, not {max_values!r}")
+        prices = PriceTable.load(kwargs.get("prices"))  # A malformed price file fails here, not at call time.
         if not _sdk_has_hooks():
             return
         settings = Settings(
             rate_limit_headers=bool(kwargs.get("rate_limit_headers", True)),
             request_log=RequestLog(bool(kwargs.get("request_log", True)), _logger_provider(kwargs.get("logger_provider"))),
+            metrics=(
+                Metrics(kwargs.get("meter_provider"), legacy=bool(kwargs.get("legacy_metrics", False)))
+                if kwargs.get("metrics", True)
+                else None
+            ),
+            prices=prices,
+            guard=CardinalityGuard(max_values),
         )
         hooks = Hooks(kwargs.get("tracer_provider"), propagate=bool(kwargs.get("propagate", True)), settings=settings)
         hooks.apply()

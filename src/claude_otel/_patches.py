@@ -30,8 +30,10 @@ from opentelemetry.trace import SpanKind, Tracer
 from opentelemetry.util.types import AttributeValue
 
 from . import _semconv as sc
+from ._attribution import current as current_attribution
 from ._call import Call, Settings
 from ._extract import beta_header, chat_request_attributes
+from ._metrics import metric_attributes
 from ._observe import CALL_ATTRIBUTE, BodyWrapper, observe_async_events, observe_events
 from .version import __version__
 
@@ -126,6 +128,9 @@ class Hooks:
             attributes.update(self._client_attributes(client, options, sdk_options))
             if headers_beta is not None:
                 attributes[sc.ANTHROPIC_BETA] = headers_beta
+            attribution = current_attribution()
+            metric_base = metric_attributes(attributes, self._settings.guard.guard(attribution) if attribution else {})
+            attributes.update(attribution)  # Spans keep the real values; metrics the guarded ones.
             model = attributes.get(sc.GEN_AI_REQUEST_MODEL)
             tracer = self._tracer_for(sdk_options)
             span = tracer.start_span(
@@ -143,6 +148,7 @@ class Hooks:
                 propagate,
                 _max_retries(client, options),
                 server,
+                metric_base,
             )
         except Exception:
             log.debug("claude_otel: could not start the span of an API call", exc_info=True)

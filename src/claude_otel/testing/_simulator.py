@@ -15,6 +15,7 @@ SDK's retry succeed, with no state in the server, whatever the concurrency. The 
                         an answer with that stop reason (`refusal` has `stop_details.category` "cyber")
     cache               an answer whose usage has cache reads and 5m/1h cache writes
                         (any answer to a request with `thinking` enabled reports thinking tokens)
+    batch               an answer billed at the batch tier (`usage.service_tier` "batch")
     malformed           parseable but unexpected: no usage, an unknown stop reason, content block and event type
     400 ... 529         an error response with the API's error body (`retry-after` and `retry-after-ms` on 429 and 529)
     429:spend_limit     the spend-limit 429: `error.details.error_code` set, no `retry-after`
@@ -62,6 +63,7 @@ ERROR_TYPES = {
 STOP_REASONS = {
     "ok": "end_turn",
     "cache": "end_turn",
+    "batch": "end_turn",
     "end_turn": "end_turn",
     "max_tokens": "max_tokens",
     "stop_sequence": "stop_sequence",
@@ -335,7 +337,7 @@ def _usage(body: dict[str, Any], step: Step, output_tokens: int) -> dict[str, An
             "ephemeral_1h_input_tokens": 100 if cached else 0,
         },
         "output_tokens": output_tokens,
-        "service_tier": "standard",
+        "service_tier": "batch" if step.name == "batch" else "standard",
     }
     if isinstance(body.get("thinking"), dict) and body["thinking"].get("type") in ("enabled", "adaptive"):
         usage["output_tokens_details"] = {"thinking_tokens": output_tokens // 2}

@@ -1,0 +1,154 @@
+"""Cost per call, against hand-computed expectations, and the price table's rules."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+
+import anthropic
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+
+import claude_otel
+from claude_otel._prices import PriceTable
+from conftest import MESSAGES, Spans, scenario
+
+# claude-sonnet-5-5, USD per million tokens: input 2, 5m cache write 2.50, 1h cache write 4, cache read 0.10, output 10.
+SONNET = "claude-sonnet-5-5"
+
+
+def call(client, steps: str = "ok", model: str = SONNET, **extra):
+    return client.messages.create(model=model, max_tokens=64, messages=MESSAGES, extra_headers=scenario(steps), **extra)
+
+
+def test_plain(spans: Spans, client: anthropic.Anthropic) -> None:
+    message = call(client)
+    span = spans.one()
+    expected_input = message.usage.input_tokens * 2 / 1e6
+    expected_output = message.usage.output_tokens * 10 / 1e6
+    assert span.attributes["claude_otel.cost.input_usd"] == pytest.approx(expected_input)
+    assert span.attributes["claude_otel.cost.output_usd"] == pytest.approx(expected_output)
+    assert span.attributes["claude_otel.cost.usd"] == pytest.approx(expected_input + expected_output)
+    assert "claude_otel.cost.unpriced" not in span.attributes
+
+
+def test_cached_5m_and_1h(spans: Spans, client: anthropic.Anthropic) -> None:
+    message = call(client, "cache")  # 2000 cache reads; 300 cache writes, of which 200 for 5 minutes, 100 for 1 hour
+    span = spans.one()
+    assert span.attributes["claude_otel.cost.cache_read_usd"] == pytest.approx(2000 * 0.10 / 1e6)
+    assert span.attributes["claude_otel.cost.cache_write_usd"] == pytest.approx((200 * 2.50 + 100 * 4) / 1e6)
+    total = (message.usage.input_tokens * 2 + 2000 * 0.10 + 200 * 2.50 + 100 * 4 + message.usage.output_tokens * 10) / 1e6
+    assert span.attributes["claude_otel.cost.usd"] == pytest.approx(total)
+
+
+def test_cache_writes_without_breakdown_cost_the_5m_rate() -> None:
+    table = PriceTable.load()
+    price = table.price(SONNET)
+    cost = table.cost(price, {"input_tokens": 0, "cache_creation_input_tokens": 1_000_000}, 0, batch=False)
+    assert cost.cache_write == pytest.approx(2.50)
+
+
+def test_batch_tier_is_half_price(spans: Spans, client: anthropic.Anthropic) -> None:
+    message = call(client, "batch")
+    span = spans.one()
+    expected = (message.usage.input_tokens * 2 + message.usage.output_tokens * 10) / 1e6 * 0.5
+    assert span.attributes["anthropic.response.service_tier"] == "batch"
+    assert span.attributes["claude_otel.cost.usd"] == pytest.approx(expected)
+    (point,) = spans.points("claude_otel.cost")
+    assert point.attributes["anthropic.response.service_tier"] == "batch"
+
+
+def test_prompt_length_tier() -> None:
+    table = PriceTable.load()
+    price = table.price("claude-sonnet-4-5-20250929")  # 3 / 15 per MTok; 6 / 22.50 above 200K prompt tokens
+    assert table.cost(price, {"input_tokens": 100_000}, 1_000_000, batch=False).total == pytest.approx(0.3 + 15)
+    assert table.cost(price, {"input_tokens": 300_000}, 1_000_000, batch=False).total == pytest.approx(1.8 + 22.5)
+
+
+def test_unknown_model_is_unpriced_never_guessed(spans: Spans, client: anthropic.Anthropic, caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger="claude_otel"):
+        call(client, model="claude-opus-4-9")
+        call(client, model="claude-opus-4-9")
+    warnings = [record for record in caplog.records if "no price for model" in record.getMessage()]
+    assert len(warnings) == 1  # One warning per model.
+    for span in spans.calls():
+        assert span.attributes["claude_otel.cost.unpriced"] is True
+        assert "claude_otel.cost.usd" not in span.attributes
+        assert span.attributes["gen_ai.usage.input_tokens"] > 0  # Tokens still counted.
+    (point,) = spans.points("claude_otel.cost")
+    assert point.value == 0 and point.attributes["claude_otel.cost.unpriced"] is True
+    assert spans.points("gen_ai.client.inference.usage.input_tokens")[0].value > 0
+
+
+@pytest.mark.parametrize(
+    ("model", "row"),
+    [
+        ("claude-sonnet-4-5-20250929", "claude-sonnet-4-5"),
+        ("claude-sonnet-4-5@20250929", "claude-sonnet-4-5"),
+        ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", "claude-sonnet-4-5"),
+        ("claude-3-5-haiku-latest", "claude-3-5-haiku"),
+        ("claude-opus-4-20250514", "claude-opus-4-0"),
+        ("claude-haiku-4-5-20251001", "claude-haiku-4-5"),
+        ("claude-opus-4-9", None),
+    ],
+)
+def test_model_ids_resolve(model: str, row: str | None) -> None:
+    price = PriceTable.load().price(model)
+    assert (price.model if price else None) == row
+
+
+def test_the_table_covers_every_model_the_sdk_lists() -> None:
+    from typing import get_args
+
+    from anthropic.types import model_param
+
+    listed = [name for name in get_args(get_args(model_param.ModelParam)[0]) if isinstance(name, str)]
+    table = PriceTable.load()
+    unpriced = [name for name in listed if table.price(name) is None and "preview" not in name]
+    assert unpriced == [], "add these to the price table"
+
+
+def test_override_file(tmp_path, sim) -> None:
+    prices = tmp_path / "negotiated.json"
+    prices.write_text(json.dumps({"models": {"claude-sonnet-5-5": {"input": 1, "output": 5, "source": "contract 42"}}}))
+    table = PriceTable.load(prices)
+    assert table.price(SONNET).source == "contract 42"
+    assert table.price(SONNET).rates.cache_read == pytest.approx(0.1 / 1e6)  # The official 0.1x, when left out.
+    assert table.price("claude-opus-4-5") is not None  # The bundled rows stay.
+
+
+def test_override_by_environment(tmp_path, monkeypatch) -> None:
+    prices = tmp_path / "p.json"
+    prices.write_text(json.dumps({"models": {"claude-private-1": {"input": 1, "output": 2}}}))
+    monkeypatch.setenv("CLAUDE_OTEL_PRICES", str(prices))
+    assert PriceTable.load().price("claude-private-1-20260101").model == "claude-private-1"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ('{"models": []}', "expected an object"),
+        ('{"models": {"m": {"input": "two", "output": 1}}}', "input must be a price"),
+        ('{"models": {"m": {"input": 1}}}', "output must be a price"),
+        ('{"batch_discount": 2, "models": {}}', "batch_discount"),
+    ],
+)
+def test_malformed_file_fails_at_instrument_time(tmp_path, content: str, message: str) -> None:
+    prices = tmp_path / "bad.json"
+    prices.write_text(content)
+    with pytest.raises(claude_otel.PriceTableError, match=message):
+        claude_otel.instrument(tracer_provider=TracerProvider(), prices=prices)
+    assert not claude_otel.AnthropicInstrumentor().is_instrumented_by_opentelemetry
+
+
+def test_prices_command() -> None:
+    result = subprocess.run([sys.executable, "-m", "claude_otel", "prices"], capture_output=True, text=True, check=True)
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:6] == ["model", "input", "cache_write_5m", "cache_write_1h", "cache_read", "output"]
+    (sonnet,) = [line for line in lines if line.startswith("claude-sonnet-5-5 ")]
+    assert sonnet.split()[1:6] == ["2", "2.5", "4", "0.1", "10"]
+    assert "genai-prices" in sonnet
+    assert "batch discount: 0.5" in result.stdout

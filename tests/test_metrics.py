@@ -1,0 +1,120 @@
+"""Metrics, read through a real metric reader: names, units, buckets, attributes and values."""
+
+from __future__ import annotations
+
+import anthropic
+import pytest
+
+from conftest import MESSAGES, MODEL, Spans, scenario
+
+KW = {"model": MODEL, "max_tokens": 64, "messages": MESSAGES}
+DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
+
+
+def by(points, **match):
+    return [point for point in points if all(point.attributes.get(key.replace("__", ".")) == value for key, value in match.items())]
+
+
+def test_plain_call(spans: Spans, client: anthropic.Anthropic) -> None:
+    message = client.messages.create(**KW)
+    span = spans.one()
+    duration = spans.metric("gen_ai.client.inference.duration")
+    assert duration.unit == "s"
+    (point,) = duration.data.data_points
+    assert point.count == 1
+    assert point.sum == pytest.approx((span.end_time - span.start_time) / 1e9, rel=0.2, abs=0.005)
+    assert tuple(point.explicit_bounds) == DURATION_BUCKETS
+    assert point.attributes == {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "anthropic",
+        "gen_ai.request.model": MODEL,
+        "server.address": "127.0.0.1",
+        "server.port": span.attributes["server.port"],
+    }
+    assert point.exemplars and point.exemplars[0].span_id == span.context.span_id  # Links to the trace.
+    (tokens,) = spans.points("gen_ai.client.inference.usage.input_tokens")
+    assert tokens.value == message.usage.input_tokens
+    assert tokens.attributes["gen_ai.token.modality"] == "unknown"
+    (output,) = spans.points("gen_ai.client.inference.usage.output_tokens")
+    assert output.value == message.usage.output_tokens
+    assert spans.metric("gen_ai.client.inference.usage.output_tokens").unit == "{token}"
+    (histogram,) = spans.points("gen_ai.client.inference.operation.output_tokens")
+    assert histogram.sum == message.usage.output_tokens and tuple(histogram.explicit_bounds) == TOKEN_BUCKETS
+    assert spans.points("gen_ai.client.inference.time_to_first_chunk") == []  # Streams only.
+    (calls,) = spans.points("claude_otel.calls")
+    assert calls.value == 1 and calls.attributes["anthropic.message.stop_reason"] == "end_turn"
+    (cost,) = spans.points("claude_otel.cost")
+    assert spans.metric("claude_otel.cost").unit == "USD"
+    assert cost.value == pytest.approx(span.attributes["claude_otel.cost.usd"])
+
+
+def test_stream(spans: Spans, client: anthropic.Anthropic) -> None:
+    with client.messages.stream(**KW) as stream:
+        stream.until_done()
+    span = spans.one()
+    (ttft,) = spans.points("gen_ai.client.inference.time_to_first_chunk")
+    assert ttft.count == 1 and ttft.sum == pytest.approx(span.attributes["gen_ai.response.time_to_first_chunk"])
+    (output,) = spans.points("gen_ai.client.inference.usage.output_tokens")
+    assert output.value == 13  # Cumulative message_delta count, not added to message_start's.
+
+
+def test_failures_and_retries(spans: Spans, client: anthropic.Anthropic) -> None:
+    client.messages.create(**KW, extra_headers=scenario("529,ok"))
+    with pytest.raises(anthropic.RateLimitError):
+        client.messages.create(**KW, extra_headers=scenario("429"))
+    with pytest.raises(anthropic.APIStatusError):
+        for _ in client.messages.create(**KW, stream=True, extra_headers=scenario("error_event")):
+            pass
+    durations = spans.points("gen_ai.client.inference.duration")
+    assert sorted(point.attributes.get("error.type", "") for point in durations) == ["", "overloaded_error", "rate_limit_error"]
+    attempts = spans.points("claude_otel.attempts")
+    counts = {(p.attributes.get("http.response.status_code"), p.attributes.get("error.type")): p.value for p in attempts}
+    assert counts == {(529, "529"): 1, (200, None): 2, (429, "429"): 3}
+    calls = spans.points("claude_otel.calls")
+    (streamed,) = by(calls, claude_otel__stream__outcome="failed")
+    assert streamed.attributes["error.type"] == "overloaded_error"
+    assert streamed.attributes["claude_otel.error.category"] == "overloaded"
+    (limited,) = by(calls, **{"error__type": "rate_limit_error"})
+    assert limited.attributes["claude_otel.error.category"] == "rate_limited"
+    # Usage counters count every call: the rate-limited one billed nothing; the stream's input was billed.
+    inputs = spans.points("gen_ai.client.inference.usage.input_tokens")
+    assert sum(point.value for point in inputs) == sum(
+        span.attributes.get("gen_ai.usage.input_tokens", 0) for span in spans.calls()
+    )
+
+
+def test_refusals_and_stop_reasons(spans: Spans, client: anthropic.Anthropic) -> None:
+    for step in ("refusal", "refusal", "max_tokens", "ok"):
+        client.messages.create(**KW, extra_headers=scenario(step))
+    calls = spans.points("claude_otel.calls")
+    (refusals,) = by(calls, anthropic__message__stop_reason="refusal")
+    assert refusals.value == 2 and refusals.attributes["anthropic.message.stop_details.category"] == "cyber"
+    assert by(calls, anthropic__message__stop_reason="max_tokens")[0].value == 1
+
+
+def test_count_tokens_is_not_inference(spans: Spans, client: anthropic.Anthropic) -> None:
+    client.messages.count_tokens(model=MODEL, messages=MESSAGES)
+    assert spans.points("gen_ai.client.inference.duration") == []
+    assert spans.points("gen_ai.client.inference.usage.input_tokens") == []
+    assert [point.value for point in spans.points("claude_otel.calls")] == [1]
+
+
+def test_legacy_names_are_opt_in(sim) -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+
+    import claude_otel
+
+    reader = InMemoryMetricReader()
+    claude_otel.instrument(tracer_provider=TracerProvider(), meter_provider=MeterProvider(metric_readers=[reader]), legacy_metrics=True)
+    try:
+        message = anthropic.Anthropic(api_key="sk-ant-test-key", base_url=sim.url).messages.create(**KW)
+    finally:
+        claude_otel.uninstrument()
+    metrics = {m.name: m for rm in reader.get_metrics_data().resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+    assert metrics["gen_ai.client.operation.duration"].data.data_points[0].count == 1
+    usage = {p.attributes["gen_ai.token.type"]: p.sum for p in metrics["gen_ai.client.token.usage"].data.data_points}
+    assert usage == {"input": message.usage.input_tokens, "output": message.usage.output_tokens}
+    assert "gen_ai.client.inference.duration" in metrics  # The current names stay.
