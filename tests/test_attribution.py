@@ -12,6 +12,7 @@ import pytest
 from opentelemetry import context, propagate
 
 import claude_otel
+from opentelemetry.sdk.trace import TracerProvider
 from conftest import MESSAGES, MODEL, Spans
 
 KW = {"model": MODEL, "max_tokens": 16, "messages": MESSAGES}
@@ -135,4 +136,4 @@ def test_bad_values_are_clear_errors() -> None:
     with pytest.raises(TypeError, match="must be a string"):
         claude_otel.attributes(feature=["a", "b"])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="max_attribute_values"):
-        claude_otel.instrument(max_attribute_values=0)
+        claude_otel.instrument(tracer_provider=TracerProvider(), max_attribute_values=0)
