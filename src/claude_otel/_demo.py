@@ -109,8 +109,11 @@ def run_demo(argv: Sequence[str] = (), out: TextIO = sys.stdout) -> int:
         claude_otel.instrument()  # The one line: OTLP export set up from the environment.
         provider = trace.get_tracer_provider()
     else:
-        provider = TracerProvider()  # Nothing to export to: keep the spans in the process for the table only.
-        claude_otel.instrument(tracer_provider=provider)
+        from opentelemetry.sdk.metrics import MeterProvider
+
+        # Nothing to export to: keep the spans in the process for the table only, and the metrics nowhere.
+        provider = TracerProvider()
+        claude_otel.instrument(tracer_provider=provider, meter_provider=MeterProvider())
     if isinstance(provider, TracerProvider):
         provider.add_span_processor(collect)
 
