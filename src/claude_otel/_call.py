@@ -384,14 +384,19 @@ class Call:
             if self.stop_reason == "refusal" and attributes.get(sc.ANTHROPIC_STOP_REASON) == "refusal":
                 span.add_event(sc.EVENT_REFUSAL, _refusal(attributes))
             span.end()
-            if self.settings.metrics is not None:
-                self.settings.metrics.record(self, self.metric_base, attributes, duration, cost)
-            self.settings.request_log.record(self, attributes, outcome, failure, duration)
         except Exception:
             log.debug("claude_otel: could not end the span of an API call", exc_info=True)
+            return
         finally:
             self.body = None
             self.chunks = None
+        try:
+            if self.settings.metrics is not None:
+                self.settings.metrics.record(self, self.metric_base, attributes, duration, cost)
+        except Exception:
+            log.debug("claude_otel: could not record the metrics of an API call", exc_info=True)
+        # Apart, so that a failure above never costs the call its log record. `record` never raises.
+        self.settings.request_log.record(self, attributes, outcome, failure, duration)
 
     def _cost(self, attributes: dict[str, AttributeValue]) -> float | None:
         """Adds the call's cost to `attributes` and returns it; `None` when unpriced or no usage is known."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._extract import as_int, as_str, field
+from ._extract import as_str, field
 
 CALLER_ERROR = "caller_error"
 BILLING = "billing"
@@ -108,10 +108,6 @@ def should_retry_header(response: Any) -> bool | None:
     """What the response's `x-should-retry` header tells the SDK, which obeys it: `None` when it is absent."""
     value = response.headers.get("x-should-retry")
     return True if value == "true" else False if value == "false" else None
-
-
-def status_code_of(error: BaseException) -> int | None:
-    return as_int(getattr(error, "status_code", None))
 
 
 def _api_type(error: BaseException) -> str | None:
