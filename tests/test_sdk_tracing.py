@@ -56,6 +56,24 @@ def run_calls(client: anthropic.Anthropic) -> None:
     stream.close()
 
 
+def run_batch_calls(client: anthropic.Anthropic) -> None:
+    """Every Message Batches call: create, retrieve until ended, results, list, cancel, delete, a failed retrieve."""
+    params = {"model": MODEL, "max_tokens": 64, "messages": MESSAGES}
+    batch = client.messages.batches.create(
+        requests=[{"custom_id": "ok-1", "params": params}, {"custom_id": "errored-2", "params": params}]
+    )
+    while client.messages.batches.retrieve(batch.id).processing_status != "ended":
+        pass
+    for _ in client.messages.batches.results(batch.id):
+        pass
+    client.messages.batches.list()
+    other = client.beta.messages.batches.create(requests=[{"custom_id": "ok-1", "params": params}])
+    client.messages.batches.cancel(other.id)
+    client.messages.batches.delete(batch.id)
+    with pytest.raises(anthropic.NotFoundError):
+        client.messages.batches.retrieve("msgbatch_missing")
+
+
 def sdk_client(sim, provider: TracerProvider, **options) -> anthropic.Anthropic:
     return anthropic.Anthropic(
         api_key="sk-ant-test-key", base_url=sim.url, open_telemetry={"tracer_provider": provider, **options}
@@ -63,12 +81,20 @@ def sdk_client(sim, provider: TracerProvider, **options) -> anthropic.Anthropic:
 
 
 @needs_sdk_tracing
-def test_superset_of_the_sdk_span(sim) -> None:
+@pytest.mark.parametrize(
+    ("workload", "count", "per_run"),
+    [
+        (run_calls, 10, PER_RUN),
+        # Batch ids, and the URLs that hold them, differ between the two runs against one simulator.
+        (run_batch_calls, 10, PER_RUN | {"anthropic.message.batch.id", "url.full", "url.path"}),
+    ],
+)
+def test_superset_of_the_sdk_span(sim, workload, count, per_run) -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
 
-    run_calls(sdk_client(sim, provider))  # The SDK's own spans, claude_otel not instrumented.
+    workload(sdk_client(sim, provider))  # The SDK's own spans, claude_otel not instrumented.
     gc.collect()
     sdk_spans = exporter.get_finished_spans()
     exporter.clear()
@@ -76,7 +102,7 @@ def test_superset_of_the_sdk_span(sim) -> None:
 
     claude_otel.instrument(tracer_provider=TracerProvider())  # Exports nowhere: the client's own provider wins.
     try:
-        run_calls(sdk_client(sim, provider))
+        workload(sdk_client(sim, provider))
         gc.collect()
         ours = [span for span in exporter.get_finished_spans() if is_call_span(span)]
     finally:
@@ -84,14 +110,14 @@ def test_superset_of_the_sdk_span(sim) -> None:
 
     # Never two call spans for a call: no SDK span at all, and ours (their attempt spans aside) one for one.
     assert {span.instrumentation_scope.name for span in exporter.get_finished_spans()} == {"claude_otel"}
-    assert len(ours) == len(sdk_spans) == 10
+    assert len(ours) == len(sdk_spans) == count
     for sdk_span, our_span in zip(sdk_spans, ours):
         missing = {key: value for key, value in sdk_span.attributes.items() if key not in our_span.attributes}
         assert not missing, (sdk_span.name, missing)
         differing = {
             key: (value, our_span.attributes[key])
             for key, value in sdk_span.attributes.items()
-            if key not in PER_RUN and our_span.attributes[key] != value
+            if key not in per_run and our_span.attributes[key] != value
         }
         assert not differing, (sdk_span.name, differing)
         assert (our_span.status.status_code.name == "ERROR") == (sdk_span.status.status_code.name == "ERROR")

@@ -10,6 +10,7 @@ Bedrock and Vertex) is one CLIENT span named `chat {model}`, child of the applic
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from opentelemetry import metrics as otel_metrics
@@ -38,6 +39,7 @@ def instrument(
     legacy_metrics: bool = False,
     prices: str | os.PathLike[str] | None = None,
     max_attribute_values: int = 100,
+    batch_attribution: Callable[[str, str], Mapping[str, str | int | float | bool] | None] | None = None,
 ) -> None:
     """Instruments the `anthropic` SDK. Idempotent: a second call changes nothing.
 
@@ -52,7 +54,9 @@ def instrument(
     `gen_ai.client.operation.duration` and `gen_ai.client.token.usage` for dashboards that expect those names.
     `prices` is a JSON price file whose rows replace or extend the bundled table (also `CLAUDE_OTEL_PRICES`); a
     malformed one raises `PriceTableError` here. `max_attribute_values` bounds the distinct values per attribution
-    key on metrics (see `attributes`).
+    key on metrics (see `attributes`). `batch_attribution(batch_id, custom_id)` gives the attribution of a Message
+    Batch result read in a process that did not create the batch (e.g. from a `custom_id` prefix), as a mapping
+    like the arguments of `attributes`, or `None`.
     """
     from ._providers import default_meter_provider, default_tracer_provider
 
@@ -67,6 +71,7 @@ def instrument(
         legacy_metrics=legacy_metrics,
         prices=prices,
         max_attribute_values=max_attribute_values,
+        batch_attribution=batch_attribution,
     )
 
 

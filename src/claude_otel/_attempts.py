@@ -33,7 +33,7 @@ class Attempt:
             # The conventions' ordinal of the resend: absent on the first attempt, 1 on the first retry, ...
             attributes = {**attributes, sc.HTTP_REQUEST_RESEND_COUNT: number - 1}
         self.span = tracer.start_span(
-            "POST", context=set_span_in_context(call_span), kind=SpanKind.CLIENT, attributes=attributes
+            str(attributes[sc.HTTP_REQUEST_METHOD]), context=set_span_in_context(call_span), kind=SpanKind.CLIENT, attributes=attributes
         )
         self.ended_at: int | None = None
 

@@ -120,3 +120,33 @@ class CardinalityGuard:
                     )
                 guarded[key] = OTHER
         return guarded
+
+
+class ResultAttribution:
+    """The application's `batch_attribution(batch_id, custom_id)` callback, made safe to call for every result.
+
+    Returns the attribution as `claude_otel.<key>` entries, like `attributes`; the callback may return `None` for
+    none. Never raises: a callback that raises or returns something else than a mapping of lowercase identifiers to
+    strings, numbers or booleans gives no attribution for that result, with one warning for the first such result.
+    """
+
+    def __init__(self, callback: Callable[[str, str], Any]) -> None:
+        self._callback = callback
+        self._warned = False
+
+    def __call__(self, batch_id: str, custom_id: str) -> dict[str, str]:
+        try:
+            given = self._callback(batch_id, custom_id)
+            if given is None:
+                return {}
+            values = {}
+            for key, value in given.items():
+                if not isinstance(key, str) or not _KEY.match(key) or not isinstance(value, (str, int, float, bool)):
+                    raise ValueError(f"{key!r}: {value!r} is not a lowercase identifier with a string, number or boolean")
+                values[PREFIX + key] = str(value)
+            return values
+        except Exception as err:
+            if not self._warned:
+                self._warned = True
+                log.warning("claude_otel: batch_attribution(%r, %r) failed (%s); such results get no attribution from it", batch_id, custom_id, err)
+            return {}

@@ -30,7 +30,8 @@ from ._attempts import Attempt
 from ._extract import as_int, as_str, field
 
 if TYPE_CHECKING:
-    from ._attribution import CardinalityGuard
+    from ._attribution import CardinalityGuard, ResultAttribution
+    from ._batches import BatchRegistry
     from ._metrics import Metrics
     from ._prices import PriceTable
     from ._request_log import RequestLog
@@ -62,6 +63,10 @@ class Settings:
     prices: PriceTable
     guard: CardinalityGuard
     """Bounds the attribution values on metrics."""
+    batches: BatchRegistry
+    """The Message Batches this process created, and what it recorded of each."""
+    batch_attribution: ResultAttribution | None
+    """The application's attribution of batch results by batch id and `custom_id`."""
 
 
 class Call:
@@ -76,7 +81,7 @@ class Call:
         "streams",
         "propagate",
         "max_retries",
-        "server",
+        "attempt_attributes",
         "metric_base",
         "attempt_results",
         "start",
@@ -93,7 +98,6 @@ class Call:
         "workspace_id",
         "url_recorded",
         "body",
-        "collect_json",
         "chunks",
         "parsing",
         "in_next",
@@ -122,7 +126,7 @@ class Call:
         streams: bool,
         propagate: bool,
         max_retries: int | None,
-        server: dict[str, AttributeValue],
+        attempt_attributes: dict[str, AttributeValue],
         metric_base: dict[str, AttributeValue],
     ) -> None:
         self.span = span
@@ -133,7 +137,7 @@ class Call:
         self.streams = streams
         self.propagate = propagate
         self.max_retries = max_retries
-        self.server = server
+        self.attempt_attributes = attempt_attributes  # Method and server, which every attempt span starts with.
         self.metric_base = metric_base
         # Each attempt's HTTP status (None without a response) and `error.type` (None for a success).
         self.attempt_results: list[tuple[int | None, str | None]] = []
@@ -152,8 +156,7 @@ class Call:
         self.url_recorded = False
         # The body of the call's successful response while the application has yet to read it.
         self.body: object | None = None
-        self.collect_json = False
-        self.chunks: list[bytes] | None = None
+        self.chunks: Any = None  # What `body_sink` gave: it receives the body's bytes as they are read.
         # Set while an SDK `Stream` parses the body into events, and while it is inside a read of the body: a close
         # or error of the body seen then is the stream's to report, with what the events say.
         self.parsing = False
@@ -180,8 +183,7 @@ class Call:
         self.attempts += 1
         try:
             self._finish_attempt()
-            attributes: dict[str, AttributeValue] = {sc.HTTP_REQUEST_METHOD: "POST", **self.server}
-            self.attempt = Attempt(self.tracer, self.span, self.attempts, attributes)
+            self.attempt = Attempt(self.tracer, self.span, self.attempts, dict(self.attempt_attributes))
             return set_span_in_context(self.attempt.span)
         except Exception:
             log.debug("claude_otel: could not start the span of an HTTP attempt", exc_info=True)
@@ -249,8 +251,10 @@ class Call:
 
     def returned(self, result: object) -> None:
         """Records what the SDK returned to the application, and ends the span unless a body remains to be read."""
-        if self.body is not None:
-            return  # The body's reader ends the span: a stream, or a response the application reads itself.
+        if self.body is not None or self._end_once.locked():
+            # The body's reader ends the span (a stream, or a response the application reads itself), or has
+            # already ended it: the SDK read a JSON body before it returned, and the body's end told.
+            return
         try:
             http_response = getattr(result, "http_response", None)
             if http_response is not None:
@@ -338,6 +342,11 @@ class Call:
         """The stream of events was read to its end: complete with `message_stop`, truncated without."""
         self.end(None, Outcome.COMPLETED if self.saw_message_stop else Outcome.TRUNCATED)
 
+    def body_sink(self, content_type: str) -> Any:
+        """What keeps the bytes of a successful body as they are read, for `body_read`: a list for a whole JSON
+        body, `None` for a body that needs none (a stream of events, which `event` reads)."""
+        return [] if not self.streams and "json" in content_type else None
+
     def body_read(self) -> None:
         """The application read the body itself, without a `Stream`: a JSON body is decoded for its usage."""
         if self.chunks is not None:
@@ -391,12 +400,17 @@ class Call:
             self.body = None
             self.chunks = None
         try:
-            if self.settings.metrics is not None:
-                self.settings.metrics.record(self, self.metric_base, attributes, duration, cost)
+            self._record_metrics(attributes, outcome, duration, cost)
         except Exception:
             log.debug("claude_otel: could not record the metrics of an API call", exc_info=True)
         # Apart, so that a failure above never costs the call its log record. `record` never raises.
         self.settings.request_log.record(self, attributes, outcome, failure, duration)
+
+    def _record_metrics(
+        self, attributes: dict[str, AttributeValue], outcome: str | None, duration: float, cost: float | None
+    ) -> None:
+        if self.settings.metrics is not None:
+            self.settings.metrics.record(self, self.metric_base, attributes, duration, cost)
 
     def _cost(self, attributes: dict[str, AttributeValue]) -> float | None:
         """Adds the call's cost to `attributes` and returns it; `None` when unpriced or no usage is known."""
@@ -460,9 +474,14 @@ class Call:
         _put(attributes, sc.ANTHROPIC_WORKSPACE_ID, self.workspace_id)
         if outcome is not None:
             attributes[sc.CLAUDE_OTEL_STREAM_OUTCOME] = outcome
+        self._response_attributes(attributes)
+        return attributes
+
+    def _response_attributes(self, attributes: dict[str, AttributeValue]) -> None:
+        """Adds what the response said: a Message's id, model, stop reason and usage, or a token count."""
         if self.operation == sc.OPERATION_COUNT_TOKENS:
             _put(attributes, sc.ANTHROPIC_COUNT_TOKENS_INPUT_TOKENS, self.count_tokens)
-            return attributes
+            return
         _put(attributes, sc.GEN_AI_RESPONSE_ID, self.response_id)
         _put(attributes, sc.GEN_AI_RESPONSE_MODEL, self.response_model)
         if self.first_chunk is not None:
@@ -481,7 +500,6 @@ class Call:
             sc.FINISH_REASONS.get(stop_reason, stop_reason) if stop_reason else sc.FINISH_REASON_ERROR
         ]
         self._usage_attributes(attributes, final)
-        return attributes
 
     def _usage_attributes(self, attributes: dict[str, AttributeValue], final: bool) -> None:
         usage = self.usage

@@ -31,6 +31,7 @@ _OPTIONS = frozenset(
         "legacy_metrics",
         "prices",
         "max_attribute_values",
+        "batch_attribution",
     }
 )
 
@@ -44,7 +45,8 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     headers on attempt spans; `request_log` writes one record per call (`claude_otel._request_log`); `metrics`
     records the metrics of `claude_otel._metrics`, `legacy_metrics` also under the earlier conventions' names;
     `prices` is a price file over the bundled table (`claude_otel._prices`); `max_attribute_values` bounds the
-    distinct values of each attribution key on metrics (`claude_otel._attribution`).
+    distinct values of each attribution key on metrics (`claude_otel._attribution`); `batch_attribution` attributes
+    Message Batch results by batch id and `custom_id` (`claude_otel._batches`).
     """
 
     _hooks: Any = None
@@ -56,7 +58,8 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         unknown = set(kwargs) - _OPTIONS
         if unknown:
             raise TypeError(f"claude_otel: unknown option(s) {sorted(unknown)}; known: {sorted(_OPTIONS)}")
-        from ._attribution import CardinalityGuard
+        from ._attribution import CardinalityGuard, ResultAttribution
+        from ._batches import BatchRegistry
         from ._call import Settings
         from ._metrics import Metrics
         from ._patches import Hooks
@@ -67,6 +70,9 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         if not isinstance(max_values, int) or isinstance(max_values, bool) or max_values < 1:
             raise ValueError(f"claude_otel: max_attribute_values must be a whole number >= 1, not {max_values!r}")
         prices = PriceTable.load(kwargs.get("prices"))  # A malformed price file fails here, not at call time.
+        batch_attribution = kwargs.get("batch_attribution")
+        if batch_attribution is not None and not callable(batch_attribution):
+            raise TypeError(f"claude_otel: batch_attribution must be a function (batch_id, custom_id), not {batch_attribution!r}")
         if not _sdk_has_hooks():
             return
         settings = Settings(
@@ -79,6 +85,8 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             ),
             prices=prices,
             guard=CardinalityGuard(max_values),
+            batches=BatchRegistry(),
+            batch_attribution=ResultAttribution(batch_attribution) if batch_attribution is not None else None,
         )
         hooks = Hooks(kwargs.get("tracer_provider"), propagate=bool(kwargs.get("propagate", True)), settings=settings)
         hooks.apply()

@@ -12,6 +12,13 @@ names), with their advisory bucket boundaries, plus claude_otel's own cost and r
 | `claude_otel.cost` | counter | USD | priced call; unpriced calls add 0 with `claude_otel.cost.unpriced=true` |
 | `claude_otel.calls` | counter | {call} | call, by stop reason, refusal category, stream outcome, error type and category |
 | `claude_otel.attempts` | counter | {attempt} | HTTP attempt, by status code and error type |
+| `claude_otel.batch.results` | counter | {result} | Message Batch result read to the end, by type (and error type, model) |
+| `claude_otel.batch.turnaround` | histogram | s | Message Batch seen ended: `created_at` → `ended_at` |
+
+A batch's results add their tokens to the usage counters (operation `chat`, the result's model) and their cost at
+the batch discount to `claude_otel.cost` (`anthropic.response.service_tier="batch"`), under the attribution of the
+batch's creation (see `claude_otel._batches`); every batch call counts in `claude_otel.calls`/`.attempts`, with
+`gen_ai.operation.name` `batches.create`, `batches.results`, ...
 
 With `legacy_metrics=True`, also the names of the earlier conventions: `gen_ai.client.operation.duration` and
 `gen_ai.client.token.usage` (histogram with `gen_ai.token.type`).
@@ -26,7 +33,7 @@ span's context, for exemplars). Count tokens (`count_tokens`) calls are not infe
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics
@@ -38,9 +45,12 @@ from . import _semconv as sc
 from .version import __version__
 
 if TYPE_CHECKING:
+    from ._batches import Tally, TallyKey
     from ._call import Call
 
 DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
+TURNAROUND_BUCKETS = [60, 300, 900, 1800, 3600, 7200, 14400, 28800, 43200, 86400]
+"""Batches: a minute to the 24 hours after which a batch expires (most end within the hour)."""
 TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864]
 
 USAGE_COUNTERS = (
@@ -53,6 +63,7 @@ USAGE_COUNTERS = (
 COST = "claude_otel.cost"
 CALLS = "claude_otel.calls"
 ATTEMPTS = "claude_otel.attempts"
+BATCH_RESULTS = "claude_otel.batch.results"
 
 Key = tuple[tuple[str, AttributeValue], ...]
 
@@ -109,6 +120,13 @@ class Metrics:
         self._observable(meter, COST, COST, "USD", "Cost of Claude calls in US dollars, at the prices in use")
         self._observable(meter, CALLS, CALLS, "{call}", "Claude calls, by how they ended")
         self._observable(meter, ATTEMPTS, ATTEMPTS, "{attempt}", "HTTP attempts of Claude calls, by their outcome")
+        self._observable(meter, BATCH_RESULTS, BATCH_RESULTS, "{result}", "Message Batch results read, by type")
+        self._turnaround = meter.create_histogram(
+            sc.CLAUDE_OTEL_BATCH_TURNAROUND,
+            unit="s",
+            description="Time from the creation of a Message Batch to the end of its processing",
+            explicit_bucket_boundaries_advisory=TURNAROUND_BUCKETS,
+        )
         self._legacy_duration = self._legacy_tokens = None
         if legacy:
             self._legacy_duration = meter.create_histogram(
@@ -203,16 +221,55 @@ class Metrics:
             sums[COST].add(_key(costed), cost or 0.0)
 
 
+    def record_batch_turnaround(self, call: Call, seconds: float, attribution: dict[str, str]) -> None:
+        """Records the turnaround of a batch that a call saw ended (the caller records each batch once)."""
+        attributes: dict[str, AttributeValue] = {sc.GEN_AI_PROVIDER_NAME: call.metric_base[sc.GEN_AI_PROVIDER_NAME]}
+        attributes.update(attribution)
+        self._turnaround.record(seconds, attributes, context=set_span_in_context(call.span))
+
+    def record_batch_results(self, call: Call, tallies: Mapping[TallyKey, Tally]) -> None:
+        """Records the results of a batch, read to their end: counts by type, and the tokens and cost of each
+        succeeded one as the usage and cost of a `chat` at the batch tier."""
+        guard = call.settings.guard
+        server = {key: call.metric_base[key] for key in (sc.GEN_AI_PROVIDER_NAME, sc.SERVER_ADDRESS, sc.SERVER_PORT)}
+        sums = self._sums
+        for (model, kind, error, attribution), tally in tallies.items():
+            base: dict[str, AttributeValue] = {**server, **guard.guard(dict(attribution))}
+            counted = {**base, sc.CLAUDE_OTEL_BATCH_RESULT_TYPE: kind}
+            if model is not None:
+                counted[sc.GEN_AI_REQUEST_MODEL] = model
+            if error is not None:
+                counted[sc.ERROR_TYPE] = error
+            sums[BATCH_RESULTS].add(_key(counted), tally.count)
+            if kind != "succeeded":
+                continue
+            chat = {**base, sc.GEN_AI_OPERATION_NAME: sc.OPERATION_CHAT}
+            if model is not None:
+                chat[sc.GEN_AI_REQUEST_MODEL] = model
+            tokens_key = _key({**chat, "gen_ai.token.modality": "unknown"})
+            for field, value in (
+                ("input_tokens", tally.input_tokens),
+                ("output_tokens", tally.output_tokens),
+                ("cache_read", tally.cache_read),
+                ("cache_write", tally.cache_write),
+                ("reasoning", tally.reasoning),
+            ):
+                sums[field].add(tokens_key, value)
+            costed = {**chat, sc.ANTHROPIC_RESPONSE_SERVICE_TIER: "batch"}
+            if not tally.priced:
+                costed[sc.CLAUDE_OTEL_COST_UNPRICED] = True
+            sums[COST].add(_key(costed), tally.cost)
+
+
 def _key(attributes: dict[str, AttributeValue]) -> Key:
     return tuple(sorted(attributes.items()))
 
 
-def metric_attributes(start: dict[str, Any], attribution: dict[str, str]) -> dict[str, AttributeValue]:
+def metric_attributes(operation: str, start: dict[str, Any], attribution: dict[str, str]) -> dict[str, AttributeValue]:
     """The attributes every metric point of a call has: operation, provider, model, server, and the attribution."""
-    base: dict[str, AttributeValue] = {
-        key: start[key]
-        for key in (sc.GEN_AI_OPERATION_NAME, sc.GEN_AI_PROVIDER_NAME, sc.GEN_AI_REQUEST_MODEL, sc.SERVER_ADDRESS, sc.SERVER_PORT)
-        if key in start
-    }
+    base: dict[str, AttributeValue] = {sc.GEN_AI_OPERATION_NAME: operation}
+    for key in (sc.GEN_AI_PROVIDER_NAME, sc.GEN_AI_REQUEST_MODEL, sc.SERVER_ADDRESS, sc.SERVER_PORT):
+        if key in start:
+            base[key] = start[key]
     base.update(attribution)
     return base

@@ -26,9 +26,10 @@ from typing import Any
 import wrapt
 from opentelemetry import context, trace
 from opentelemetry.propagate import inject
-from opentelemetry.trace import SpanKind, Tracer
+from opentelemetry.trace import Link, SpanKind, Tracer
 from opentelemetry.util.types import AttributeValue
 
+from . import _batches
 from . import _semconv as sc
 from ._attribution import current as current_attribution
 from ._call import Call, Settings
@@ -109,59 +110,83 @@ class Hooks:
         """
         try:
             options = args[1] if len(args) > 1 else kwargs["options"]
-            operation = _OPERATIONS.get(options.url.partition("?")[0])
-            if operation is None or options.method.lower() != "post":
+            method = options.method.upper()
+            url = options.url
+            operation = _OPERATIONS.get(url.partition("?")[0]) if method == "POST" else None
+            batch = _batches.route(method, url) if operation is None else None
+            if operation is None and batch is None:
                 return None
             streams = bool(kwargs.get("stream", False))
             body = options.json_data
             extra_json = getattr(options, "extra_json", None)
             if extra_json and isinstance(body, dict):
                 body = {**body, **extra_json}  # `extra_body`, which the SDK merges into the body after this.
-            headers_beta = beta_header(getattr(client, "_custom_headers", None), options.headers)
             sdk_options = getattr(client, "_open_telemetry", None)  # SDK >= 1.14: the client's resolved option.
-            if operation == sc.OPERATION_CHAT:
+            if batch is not None:
+                operation, route, batch_id = batch
+                attributes = _batches.request_attributes(operation, body, batch_id)
+            elif operation == sc.OPERATION_CHAT:
+                route = None
                 attributes = chat_request_attributes(body, streams)
                 attributes[sc.GEN_AI_OPERATION_NAME] = sc.OPERATION_CHAT
             else:
+                route = None
                 model = body.get("model") if isinstance(body, dict) else None
                 attributes = {sc.GEN_AI_REQUEST_MODEL: model} if isinstance(model, str) else {}
-            attributes.update(self._client_attributes(client, options, sdk_options))
+            attributes.update(self._client_attributes(client, options, method, route, sdk_options))
+            headers_beta = beta_header(getattr(client, "_custom_headers", None), options.headers)
             if headers_beta is not None:
                 attributes[sc.ANTHROPIC_BETA] = headers_beta
             attribution = current_attribution()
-            metric_base = metric_attributes(attributes, self._settings.guard.guard(attribution) if attribution else {})
+            metric_base = metric_attributes(
+                operation, attributes, self._settings.guard.guard(attribution) if attribution else {}
+            )
             attributes.update(attribution)  # Spans keep the real values; metrics the guarded ones.
             model = attributes.get(sc.GEN_AI_REQUEST_MODEL)
             tracer = self._tracer_for(sdk_options)
-            span = tracer.start_span(
-                f"{operation} {model}" if model else operation, kind=SpanKind.CLIENT, attributes=attributes
-            )
+            attempt_attributes = {
+                sc.HTTP_REQUEST_METHOD: method,
+                sc.SERVER_ADDRESS: attributes[sc.SERVER_ADDRESS],
+                sc.SERVER_PORT: attributes[sc.SERVER_PORT],
+            }
             propagate = self._propagate and (sdk_options is None or sdk_options.get("propagation", True) is not False)
-            server = {sc.SERVER_ADDRESS: attributes[sc.SERVER_ADDRESS], sc.SERVER_PORT: attributes[sc.SERVER_PORT]}
-            return Call(
-                span,
-                tracer,
+            call_arguments = (
                 self._settings,
                 operation,
                 model if isinstance(model, str) else None,
                 streams,
                 propagate,
                 _max_retries(client, options),
-                server,
+                attempt_attributes,
                 metric_base,
             )
+            if batch is None:
+                name = f"{operation} {model}" if model else operation
+                span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+                return Call(span, tracer, *call_arguments)
+            creation = self._settings.batches.creation(batch[2]) if batch[2] is not None else None
+            span = tracer.start_span(
+                f"anthropic.messages.{operation}",
+                kind=SpanKind.CLIENT,
+                attributes=attributes,
+                # The results of a batch created in this process link to its creation (another trace, usually).
+                links=[Link(creation[0])] if creation is not None and operation == sc.OPERATION_BATCHES_RESULTS else None,
+            )
+            return _batches.BatchCall(span, tracer, *call_arguments, batch_id=batch[2], attribution=attribution)
         except Exception:
             log.debug("claude_otel: could not start the span of an API call", exc_info=True)
             return None
 
-    def _client_attributes(self, client: Any, options: Any, sdk_options: object) -> dict[str, AttributeValue]:
+    def _client_attributes(
+        self, client: Any, options: Any, method: str, route: str | None, sdk_options: object
+    ) -> dict[str, AttributeValue]:
         base_url = client.base_url
         attributes: dict[str, AttributeValue] = {
             sc.SERVER_ADDRESS: base_url.host,
             sc.SERVER_PORT: base_url.port or (80 if base_url.scheme == "http" else 443),
             sc.GEN_AI_PROVIDER_NAME: self._provider(type(client)),
-            sc.HTTP_REQUEST_METHOD: "POST",
-            sc.HTTP_ROUTE: getattr(options, "span_route", None) or options.url.partition("?")[0],
+            sc.HTTP_REQUEST_METHOD: method,
+            sc.HTTP_ROUTE: route or getattr(options, "span_route", None) or options.url.partition("?")[0],
         }
         if isinstance(sdk_options, Mapping):
             conversation_id = sdk_options.get("conversation_id")
@@ -272,8 +297,7 @@ class Hooks:
             response = result[0]
             call.attempt_returned(response)
             if response.is_success and not response.is_closed and self._bodies is not None:
-                if not call.streams and "json" in response.headers.get("content-type", ""):
-                    call.chunks = []  # Read by the application itself: decoded for its usage when read.
+                call.chunks = call.body_sink(response.headers.get("content-type", ""))
                 call.body = response.stream = self._bodies.wrap(response.stream, call)
         except Exception:
             log.debug("claude_otel: could not observe the body of a response", exc_info=True)

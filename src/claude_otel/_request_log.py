@@ -31,6 +31,7 @@ EVENT_NAME = "claude_otel.request"
 _FIELDS = (
     ("request_id", sc.ANTHROPIC_REQUEST_ID),
     ("request_ids", sc.CLAUDE_OTEL_REQUEST_IDS),
+    ("batch_id", sc.ANTHROPIC_MESSAGE_BATCH_ID),
     ("response_model", sc.GEN_AI_RESPONSE_MODEL),
     ("stop_reason", sc.ANTHROPIC_STOP_REASON),
     ("input_tokens", sc.GEN_AI_USAGE_INPUT_TOKENS),

@@ -35,7 +35,15 @@ GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tok
 
 OPERATION_CHAT: Final = "chat"
 OPERATION_COUNT_TOKENS: Final = "count_tokens"
-"""Not a GenAI operation name of the conventions, which have none for counting tokens: used for the span name only."""
+"""Not a GenAI operation name of the conventions, which have none for counting tokens: in span names and metrics."""
+# The Message Batches operations (no GenAI conventions either): on metrics as `gen_ai.operation.name`; their spans
+# are named as the SDK names its own, `anthropic.messages.batches.create`, ...
+OPERATION_BATCHES_CREATE: Final = "batches.create"
+OPERATION_BATCHES_RETRIEVE: Final = "batches.retrieve"
+OPERATION_BATCHES_LIST: Final = "batches.list"
+OPERATION_BATCHES_CANCEL: Final = "batches.cancel"
+OPERATION_BATCHES_DELETE: Final = "batches.delete"
+OPERATION_BATCHES_RESULTS: Final = "batches.results"
 
 PROVIDER_ANTHROPIC: Final = "anthropic"
 PROVIDER_AWS_BEDROCK: Final = "aws.bedrock"
@@ -58,6 +66,7 @@ ERROR_TYPE: Final = "error.type"
 SERVER_ADDRESS: Final = "server.address"
 SERVER_PORT: Final = "server.port"
 HTTP_REQUEST_METHOD: Final = "http.request.method"
+HTTP_REQUEST_BODY_SIZE: Final = "http.request.body.size"
 HTTP_REQUEST_RESEND_COUNT: Final = "http.request.resend_count"
 HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
 HTTP_ROUTE: Final = "http.route"
@@ -85,6 +94,12 @@ ANTHROPIC_CACHE_1H_INPUT_TOKENS: Final = "anthropic.usage.cache_creation.ephemer
 ANTHROPIC_COMPACTION_INPUT_TOKENS: Final = "anthropic.usage.compaction.input_tokens"
 ANTHROPIC_COMPACTION_OUTPUT_TOKENS: Final = "anthropic.usage.compaction.output_tokens"
 ANTHROPIC_COUNT_TOKENS_INPUT_TOKENS: Final = "anthropic.message.count_tokens.input_tokens"
+ANTHROPIC_MESSAGE_BATCH_ID: Final = "anthropic.message.batch.id"
+ANTHROPIC_MESSAGE_BATCH_REQUEST_COUNT: Final = "anthropic.message.batch.request_count"
+ANTHROPIC_MESSAGE_BATCH_PROCESSING_STATUS: Final = "anthropic.message.batch.processing_status"
+"""Ours, in the SDK's namespace, as the API names it: `in_progress`, `canceling`, `ended`."""
+ANTHROPIC_MESSAGE_BATCH_REQUEST_COUNTS: Final = "anthropic.message.batch.request_counts"
+"""Ours, in the SDK's namespace: prefix of `.processing`, `.succeeded`, `.errored`, `.canceled`, `.expired`."""
 
 # Each attribute with the response header it is read from.
 RESPONSE_HEADER_ATTRIBUTES: Final = (
@@ -121,6 +136,22 @@ CLAUDE_OTEL_COST_CACHE_READ_USD: Final = "claude_otel.cost.cache_read_usd"
 CLAUDE_OTEL_COST_OUTPUT_USD: Final = "claude_otel.cost.output_usd"
 CLAUDE_OTEL_COST_UNPRICED: Final = "claude_otel.cost.unpriced"
 """True when the model has no price in the table: tokens are counted, the cost is left unset (never guessed)."""
+
+CLAUDE_OTEL_BATCH_CUSTOM_ID_COUNT: Final = "claude_otel.batch.custom_id_count"
+"""On `batches.create`: distinct `custom_id`s (fewer than the requests: duplicates, which the API rejects)."""
+CLAUDE_OTEL_BATCH_MODELS: Final = "claude_otel.batch.models"
+"""On `batches.create`: the distinct models the requests ask for."""
+CLAUDE_OTEL_BATCH_LISTED: Final = "claude_otel.batch.listed"
+"""On `batches.list`: how many batches the page has."""
+CLAUDE_OTEL_BATCH_TURNAROUND: Final = "claude_otel.batch.turnaround"
+"""Seconds from a batch's `created_at` to its `ended_at`: on spans that saw it ended, and a histogram metric."""
+CLAUDE_OTEL_BATCH_RESULTS: Final = "claude_otel.batch.results"
+"""On `batches.results`: prefix of the count of results read by type (`.succeeded`, `.errored`, ...); the counter
+metric of batch results."""
+CLAUDE_OTEL_BATCH_RESULT_TYPE: Final = "claude_otel.batch.result.type"
+"""On the batch results metric: `succeeded`, `errored`, `canceled`, `expired`."""
+CLAUDE_OTEL_BATCH_RESULTS_READ: Final = "claude_otel.batch.results_read"
+"""On the failure event of a results read: the lines read before it ended."""
 
 EVENT_STREAM_FAILURE: Final = "claude_otel.stream.failure"
 """Span event of a stream that failed or was cut short after HTTP 200: what had arrived by then."""

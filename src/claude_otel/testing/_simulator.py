@@ -1,7 +1,7 @@
 """A local simulator of the Anthropic Messages API: a real HTTP server on loopback that speaks the wire format.
 
 It answers `POST /v1/messages` (JSON, or SSE with the real event sequence when `"stream": true`),
-`POST /v1/messages/count_tokens`, and the Vertex `:rawPredict` / `:streamRawPredict` and Bedrock `/invoke` /
+`POST /v1/messages/count_tokens`, the Message Batches routes (`testing/_batches.py`), and the Vertex `:rawPredict` / `:streamRawPredict` and Bedrock `/invoke` /
 `/invoke-with-response-stream` (AWS event stream) routes,
 with `request-id`, `anthropic-organization-id` and rate-limit headers on every response.
 
@@ -24,6 +24,8 @@ SDK's retry succeed, with no state in the server, whatever the concurrency. The 
     truncate            HTTP 200, a few events, then the stream ends without `message_delta` / `message_stop`
     stall:S             waits S seconds before answering (for read timeouts)
 
+On the Message Batches routes, the status codes, `stall` and (for results) `drop` apply.
+
 A step may end in `+noretry` (adds `x-should-retry: false`). Every request is recorded in `Simulator.requests`.
 """
 
@@ -41,6 +43,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from . import _batches
 
 SCENARIO_HEADER = "x-claude-sim"
 
@@ -112,6 +116,8 @@ class Simulator:
 
     `retry_after` is the `retry-after` (seconds) sent with 429 and 529, `event_delay` the pause between SSE events
     and `first_byte_delay` the pause before a response (both in seconds), `reply_words` the length of answers.
+    A Message Batch ends at its `batch_polls`-th retrieve, `batch_turnaround` seconds after its `created_at`; a batch
+    create request over `max_batch_bytes` gets the API's 413.
     """
 
     host: str = "127.0.0.1"
@@ -120,6 +126,9 @@ class Simulator:
     event_delay: float = 0.0
     first_byte_delay: float = 0.0
     reply_words: int = 12
+    batch_polls: int = 2
+    batch_turnaround: float = 1830.0
+    max_batch_bytes: int = 256 * 1024 * 1024
     requests: list[RecordedRequest] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
@@ -134,6 +143,7 @@ class Simulator:
         return f"http://{host}:{port}"
 
     def start(self) -> Simulator:
+        self.batches = _batches.BatchStore(self.batch_polls, self.batch_turnaround, self.max_batch_bytes)
         handler = type("Handler", (_Handler,), {"simulator": self})
         self._server = _Server((self.host, self.port), handler)
         self._server.daemon_threads = True
@@ -177,9 +187,15 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # Quiet: tests and the demo print what matters.
 
     def do_GET(self) -> None:  # noqa: N802 - the base class's name
-        self._send_json(404, _error_body("not_found_error", f"No route for GET {self.path}"), self.simulator.next_request_id())
+        self._handle("GET")
 
     def do_POST(self) -> None:  # noqa: N802
+        self._handle("POST")
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._handle("DELETE")
+
+    def _handle(self, method: str) -> None:
         sim = self.simulator
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
@@ -189,7 +205,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = None
         request_id = sim.next_request_id()
         headers = {key.lower(): value for key, value in self.headers.items()}
-        sim.record(RecordedRequest("POST", self.path, headers, body, request_id))
+        sim.record(RecordedRequest(method, self.path, headers, body, request_id))
 
         steps = [Step.parse(text) for text in headers.get(SCENARIO_HEADER, "ok").split(",")]
         attempt = int(headers.get("x-stainless-retry-count", "0") or 0)
@@ -205,9 +221,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(400, _error_body("invalid_request_error", "The request body is not valid JSON."), request_id)
             return
         path = self.path.partition("?")[0]
-        model, streams = self._route(path, body)
+        if path.startswith(_batches.PREFIX):
+            if step.name.isdigit():
+                self._send_error(int(step.name), request_id, step)
+            else:
+                self._batch(method, path, body, len(raw), step, request_id)
+            return
+        model, streams = self._route(path, body) if method == "POST" else (None, False)
         if model is None:
-            self._send_json(404, _error_body("not_found_error", f"No route for POST {path}"), request_id)
+            self._send_json(404, _error_body("not_found_error", f"No route for {method} {path}"), request_id)
             return
 
         if step.name.isdigit():
@@ -224,6 +246,52 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_stream(model, body, step, request_id)
         else:
             self._send_json(200, _message(model, body, step, sim.reply_words, complete=True), request_id)
+
+    def _batch(self, method: str, path: str, body: dict[str, Any], size: int, step: Step, request_id: str) -> None:
+        """Answers the Message Batches routes (`testing/_batches.py`)."""
+        store, base_url = self.simulator.batches, self.simulator.url
+        rest = path[len(_batches.PREFIX) :].strip("/").split("/")
+        batch_id, action = rest[0], (rest[1] if len(rest) > 1 else "")
+        if method == "POST" and not batch_id:
+            status, payload = store.create(body, size, base_url)
+        elif method == "GET" and not batch_id:
+            status, payload = store.list(base_url)
+        elif method == "GET" and not action:
+            status, payload = store.retrieve(batch_id, base_url)
+        elif method == "POST" and action == "cancel":
+            status, payload = store.cancel(batch_id, base_url)
+        elif method == "DELETE" and not action:
+            status, payload = store.delete(batch_id)
+        elif method == "GET" and action == "results":
+            reply_words = self.simulator.reply_words
+
+            def answer(params: dict[str, Any], name: str) -> dict[str, Any]:
+                model = str(params.get("model", "claude-unknown"))
+                return _message(model, params, Step(name), reply_words, complete=True, batch=True)
+
+            status, payload = store.results(batch_id, answer)
+            if status == 200:
+                self._send_lines(payload, step, request_id)
+                return
+        else:
+            status, payload = 404, _error_body("not_found_error", f"No route for {method} {path}")
+        self._send_json(status, payload, request_id)
+
+    def _send_lines(self, lines: list[bytes], step: Step, request_id: str) -> None:
+        """A JSON Lines body, a line per chunk; `drop` closes the connection after the first line."""
+        self.send_response(200)
+        for key, value in self._headers(request_id, "application/binary").items():
+            self.send_header(key, value)
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        for index, line in enumerate(lines):
+            if step.name == "drop" and index == 1:
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            self._chunk(line)
+        self.wfile.write(b"0\r\n\r\n")
 
     def _route(self, path: str, body: dict[str, Any]) -> tuple[str | None, bool]:
         """The model and whether to stream, for a route the simulator answers; `(None, False)` otherwise."""
@@ -326,7 +394,7 @@ def _input_tokens(body: dict[str, Any]) -> int:
     return max(1, len(text) // 4)
 
 
-def _usage(body: dict[str, Any], step: Step, output_tokens: int) -> dict[str, Any]:
+def _usage(body: dict[str, Any], step: Step, output_tokens: int, batch: bool = False) -> dict[str, Any]:
     cached = step.name == "cache"
     usage: dict[str, Any] = {
         "input_tokens": _input_tokens(body),
@@ -337,7 +405,7 @@ def _usage(body: dict[str, Any], step: Step, output_tokens: int) -> dict[str, An
             "ephemeral_1h_input_tokens": 100 if cached else 0,
         },
         "output_tokens": output_tokens,
-        "service_tier": "batch" if step.name == "batch" else "standard",
+        "service_tier": "batch" if batch or step.name == "batch" else "standard",
     }
     if isinstance(body.get("thinking"), dict) and body["thinking"].get("type") in ("enabled", "adaptive"):
         usage["output_tokens_details"] = {"thinking_tokens": output_tokens // 2}
@@ -358,7 +426,9 @@ def _content(step: Step, words: list[str]) -> list[dict[str, Any]]:
     return [{"type": "text", "text": "".join(words)}]
 
 
-def _message(model: str, body: dict[str, Any], step: Step, reply_words: int, complete: bool) -> dict[str, Any]:
+def _message(
+    model: str, body: dict[str, Any], step: Step, reply_words: int, complete: bool, batch: bool = False
+) -> dict[str, Any]:
     words = _reply(body, reply_words)
     stop_reason = STOP_REASONS.get(step.name, "end_turn")
     message: dict[str, Any] = {
@@ -369,7 +439,7 @@ def _message(model: str, body: dict[str, Any], step: Step, reply_words: int, com
         "content": _content(step, words) if complete else [],
         "stop_reason": stop_reason if complete else None,
         "stop_sequence": ("\n\nHuman:" if stop_reason == "stop_sequence" else None) if complete else None,
-        "usage": _usage(body, step, len(words) + 1 if complete else 1),
+        "usage": _usage(body, step, len(words) + 1 if complete else 1, batch),
     }
     if complete and stop_reason == "refusal":
         message["stop_details"] = {"type": "refusal", "category": "cyber", "explanation": None}
