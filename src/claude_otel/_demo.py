@@ -72,6 +72,21 @@ async def _async_stream(client: Any) -> None:
         await stream.get_final_message()
 
 
+def _nightly_batch(client: Any) -> None:
+    """The cheap path: a small Message Batch, polled until it ends, and its results read."""
+    documents = ("ok-contract", "cache-handbook", "ok-faq", "errored-empty")
+    batch = client.messages.batches.create(
+        requests=[
+            {"custom_id": name, "params": {"model": SMALL_MODEL, "max_tokens": 200, "messages": _ask(f"Summarise {name}.")}}
+            for name in documents
+        ]
+    )
+    while client.messages.batches.retrieve(batch.id).processing_status != "ended":
+        pass
+    for _ in client.messages.batches.results(batch.id):
+        pass
+
+
 def _steps() -> list[_Step]:
     return [
         _Step("search: answer", lambda c, a: c.messages.create(model=SMALL_MODEL, max_tokens=200, messages=_ask("Which plan includes SSO?"))),
@@ -88,6 +103,7 @@ def _steps() -> list[_Step]:
         _Step("moderation: refusal", lambda c, a: c.messages.create(model=MODEL, max_tokens=200, messages=_ask("..."), extra_headers=_scenario("refusal")), simulated_only=True),
         _Step("chat: abandoned stream", lambda c, a: _abandon_stream(c)),
         _Step("report: max tokens", lambda c, a: c.messages.create(model=MODEL, max_tokens=8, messages=_ask("Write an essay."), extra_headers=_scenario("max_tokens"))),
+        _Step("nightly: batch", lambda c, a: _nightly_batch(c), simulated_only=True),
     ]
 
 
@@ -135,7 +151,9 @@ def run_demo(argv: Sequence[str] = (), out: TextIO = sys.stdout) -> int:
                     continue
                 before = len(collect.spans)
                 try:
-                    step.run(client, async_client)
+                    # Each call counts for the product feature it served: cost and latency per feature.
+                    with claude_otel.attributes(feature=step.label.partition(":")[0]):
+                        step.run(client, async_client)
                 except anthropic.APIError:
                     pass  # Failures are part of the workload; the table shows them.
                 labels.extend([step.label] * (len(collect.spans) - before))
@@ -163,11 +181,13 @@ def _print_table(labels: list[str], spans: list[ReadableSpan], out: TextIO) -> N
         attributes = span.attributes or {}
         duration = ((span.end_time or 0) - (span.start_time or 0)) / 1e9
         ttft = attributes.get("gen_ai.response.time_to_first_chunk")
+        if span.name.startswith("anthropic.messages.batches."):
+            label = f"{label} {span.name.rsplit('.', 1)[1]}"
         rows.append(
             (
                 label,
                 str(attributes.get("anthropic.request.id", "-")),
-                str(attributes.get("gen_ai.request.model", "-")),
+                str(attributes.get("gen_ai.request.model") or ",".join(attributes.get("claude_otel.batch.models", ())) or "-"),
                 str(attributes.get("anthropic.message.stop_reason", "-")),
                 str(attributes.get("gen_ai.usage.input_tokens", attributes.get("anthropic.message.count_tokens.input_tokens", "-"))),
                 str(attributes.get("gen_ai.usage.output_tokens", "-")),
@@ -190,4 +210,4 @@ def _outcome(span: ReadableSpan) -> str:
     outcome = attributes.get("claude_otel.stream.outcome")
     if error:
         return f"{outcome or 'failed'}: {error}"
-    return str(outcome or "ok")
+    return str(outcome or attributes.get("anthropic.message.batch.processing_status") or "ok")
