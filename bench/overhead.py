@@ -1,28 +1,36 @@
-"""What claude_otel adds to a Claude call, measured in-process (no sockets): `python bench/overhead.py`.
+"""What claude_otel adds to a Claude call, measured in-process (no sockets): `python bench/overhead.py [batch]`.
 
 The real SDK against an `httpx2.MockTransport` (`httpx.MockTransport` on 0.x) that answers at once, so what is
-measured is the SDK and the instrumentation. Modes, interleaved run by run: no telemetry; the SDK's own tracing
-(anthropic >= 1.14); claude_otel spans. Spans go through a `SimpleSpanProcessor` to an in-memory exporter (the
-worst case for the application thread). Prints medians in microseconds and the ratios; asserts nothing.
+measured is the SDK and the instrumentation. Workloads: a plain `messages.create`, `create(stream=True)` with 200
+text deltas read to the end, and the `messages.stream()` helper. Modes, interleaved run by run: no telemetry; the
+SDK's own tracing alone (anthropic >= 1.14); claude_otel with spans only; claude_otel with spans, metrics (a
+periodic reader collecting every second on its own thread, as in production but 60 times as often) and the request
+log (the `claude_otel` logger at INFO, to a handler that discards). Spans go through a `SimpleSpanProcessor` to an
+in-memory exporter (the worst case for the application thread), or with `batch` a `BatchSpanProcessor`.
+Prints medians in microseconds, what each mode adds, per SSE event, and the ratios; asserts nothing.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import statistics
 import sys
 import time
 
 import anthropic
 from anthropic import _base_client
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricExporter, PeriodicExportingMetricReader
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import claude_otel
 
 httpx = getattr(_base_client, "httpx2", None) or _base_client.httpx
 DELTAS = 200
+EVENTS = DELTAS + 5  # message_start, content_block_start/stop, message_delta, message_stop
 MESSAGE = {
     "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-5-5",
     "content": [{"type": "text", "text": "hello"}], "stop_reason": "end_turn", "stop_sequence": None,
@@ -76,39 +84,70 @@ def helper(c):
         s.until_done()
 
 
-def main(rounds: int = 15, calls: int = 200) -> None:
+class _Discard(logging.Handler):
+    """A handler that formats nothing and writes nowhere: the request log's cost, without the cost of I/O."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        pass
+
+
+def modes(provider: TracerProvider) -> dict[str, tuple[anthropic.Anthropic, dict | None]]:
+    """Each mode: its client, and the `instrument()` options of claude_otel (None: not instrumented)."""
+    reader = PeriodicExportingMetricReader(InMemoryMetricExporter(), export_interval_millis=1000)
+    found = {"none": (client(None), None)}
+    if SDK_TRACES_ITSELF:
+        found["sdk tracing"] = (client(provider), None)
+    found["claude_otel spans"] = (client(None), {"tracer_provider": provider, "metrics": False, "request_log": False})
+    found["claude_otel all"] = (
+        client(None),
+        {"tracer_provider": provider, "meter_provider": MeterProvider(metric_readers=[reader]), "request_log": True},
+    )
+    return found
+
+
+def main(rounds: int = 15, calls: int = 200, processor: str = "simple") -> None:
     provider = TracerProvider()
     exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    modes = {"none": client(None)}
-    if SDK_TRACES_ITSELF:
-        modes["sdk tracing"] = client(provider)
-    modes["claude_otel"] = client(None)
+    provider.add_span_processor(SimpleSpanProcessor(exporter) if processor == "simple" else BatchSpanProcessor(exporter))
+    # The request log at INFO, as a service that logs its requests would have it.
+    request_log = logging.getLogger("claude_otel")
+    request_log.addHandler(_Discard())
+    request_log.setLevel(logging.INFO)
+    request_log.propagate = False
+    runs = modes(provider)
     results: dict[tuple[str, str], list[float]] = {}
     for workload in (plain, streamed, helper):
         for _ in range(rounds):
-            for mode, c in modes.items():
-                if mode == "claude_otel":
-                    claude_otel.instrument(tracer_provider=provider)
+            for mode, (c, options) in runs.items():
+                if options is not None:
+                    claude_otel.instrument(**options)
                 started = time.perf_counter()
                 for _ in range(calls):
                     workload(c)
                 elapsed = (time.perf_counter() - started) / calls * 1e6
-                if mode == "claude_otel":
+                if options is not None:
                     claude_otel.uninstrument()
+                provider.force_flush()
                 exporter.clear()
                 results.setdefault((workload.__name__, mode), []).append(elapsed)
-    print(f"anthropic {anthropic.__version__}, Python {sys.version.split()[0]}; median µs per call over {rounds}x{calls} calls")
+    print(
+        f"anthropic {anthropic.__version__}, Python {sys.version.split()[0]}, {processor} span processor; "
+        f"median µs per call over {rounds}x{calls} calls, modes interleaved"
+    )
+    added_plain = {mode: statistics.median(results[("plain", mode)]) - statistics.median(results[("plain", "none")]) for mode in runs}
     for workload in ("plain", "streamed", "helper"):
         base = statistics.median(results[(workload, "none")])
-        line = [f"{workload:9s} none {base:8.1f}"]
-        for mode in list(modes)[1:]:
+        print(f"{workload:9s} none {base:8.1f}")
+        for mode in list(runs)[1:]:
             value = statistics.median(results[(workload, mode)])
             added = value - base
-            per_event = f" ({added / (DELTAS + 5):.2f} µs/event)" if workload != "plain" else ""
-            line.append(f"{mode} {value:8.1f} (+{added:6.1f}, x{value / base:.2f}){per_event}")
-        print(" | ".join(line))
+            line = f"          {mode:18s} {value:8.1f}  +{added:6.1f} µs  x{value / base:.3f}"
+            if workload != "plain":
+                line += f"  {(added - added_plain[mode]) / EVENTS:+.2f} µs/event beyond a plain call"
+            elif mode.startswith("claude_otel") and "sdk tracing" in runs:
+                line += f"  {added / added_plain['sdk tracing']:.2f} of what the SDK's tracing adds"
+            print(line)
 
 
 if __name__ == "__main__":
-    main()
+    main(processor=sys.argv[1] if len(sys.argv) > 1 else "simple")

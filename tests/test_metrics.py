@@ -97,7 +97,27 @@ def test_count_tokens_is_not_inference(spans: Spans, client: anthropic.Anthropic
     client.messages.count_tokens(model=MODEL, messages=MESSAGES)
     assert spans.points("gen_ai.client.inference.duration") == []
     assert spans.points("gen_ai.client.inference.usage.input_tokens") == []
-    assert [point.value for point in spans.points("claude_otel.calls")] == [1]
+    (point,) = spans.points("claude_otel.calls")
+    assert point.value == 1 and point.attributes["gen_ai.operation.name"] == "count_tokens"
+
+
+def test_histogram_values_wait_for_collection_within_a_bound() -> None:
+    """Histogram values are recorded at collection time; with no reader to collect, the queue stays bounded and
+    every value is still recorded."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from claude_otel._metrics import _MAX_PENDING, _Later
+
+    reader = InMemoryMetricReader()
+    histogram = MeterProvider(metric_readers=[reader]).get_meter("test").create_histogram("h")
+    later = _Later()
+    for value in range(_MAX_PENDING * 3):
+        later.record(histogram, value, {"k": "v"}, None)
+        assert len(later._pending) <= _MAX_PENDING + 1
+    later.flush()
+    (point,) = reader.get_metrics_data().resource_metrics[0].scope_metrics[0].metrics[0].data.data_points
+    assert point.count == _MAX_PENDING * 3 and point.sum == sum(range(_MAX_PENDING * 3))
 
 
 def test_legacy_names_are_opt_in(sim) -> None:

@@ -23,26 +23,33 @@ batch's creation (see `claude_otel._batches`); every batch call counts in `claud
 With `legacy_metrics=True`, also the names of the earlier conventions: `gen_ai.client.operation.duration` and
 `gen_ai.client.token.usage` (histogram with `gen_ai.token.type`).
 
-Cost of recording: a synchronous instrument record costs the application thread several microseconds, so the
-counters are observable instruments fed by a sum per attribute set that is kept here (a dict update per value) and
-read at collection time; only the histograms, which have no observable form, are recorded per call (with the call
-span's context, for exemplars). Count tokens (`count_tokens`) calls are not inference: only `claude_otel.calls` and
+Cost of recording: a synchronous instrument record costs the application thread several microseconds (standards
+§8a: ~7 µs), so no call pays one. The counters are observable instruments fed by a sum per attribute set kept here
+(a dict update per value) and read at collection time. The histograms have no observable form: each value is queued
+(a deque append) and recorded into the histogram by the first observable callback of the next collection, on the
+reader's thread, with the call span's context (exemplars keep their trace). A queue that no reader drains (a meter
+provider without readers) is recorded inline once it holds `_MAX_PENDING` values, so it never grows without bound. Count tokens (`count_tokens`) calls are not inference: only `claude_otel.calls` and
 `claude_otel.attempts` count them.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics
-from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.context import Context
+from opentelemetry.metrics import CallbackOptions, Histogram, Observation
 from opentelemetry.trace import set_span_in_context
 from opentelemetry.util.types import AttributeValue
 
 from . import _semconv as sc
 from .version import __version__
+
+log = logging.getLogger("claude_otel")
 
 if TYPE_CHECKING:
     from ._batches import Tally, TallyKey
@@ -67,6 +74,36 @@ BATCH_RESULTS = "claude_otel.batch.results"
 
 Key = tuple[tuple[str, AttributeValue], ...]
 
+_MAX_PENDING = 10_000
+"""Histogram values queued for the next collection, at most (see the module's docstring)."""
+
+
+class _Later:
+    """Histogram records, queued by the application's threads and made on the collecting thread. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._pending: deque[tuple[Histogram, float, dict[str, AttributeValue], Context]] = deque()
+
+    def record(self, histogram: Histogram, value: float, attributes: dict[str, AttributeValue], context: Context) -> None:
+        """Queues a record. `attributes` must not change afterwards."""
+        pending = self._pending
+        pending.append((histogram, value, attributes, context))
+        if len(pending) > _MAX_PENDING:
+            self.flush()
+
+    def flush(self) -> None:
+        """Records every queued value. Never raises."""
+        pending = self._pending
+        while True:
+            try:
+                histogram, value, attributes, context = pending.popleft()
+            except IndexError:
+                return
+            try:
+                histogram.record(value, attributes, context=context)
+            except Exception:
+                log.debug("claude_otel: could not record a histogram value", exc_info=True)
+
 
 class _Sums:
     """Cumulative sums per attribute set, observed by an observable counter at collection time."""
@@ -90,6 +127,7 @@ class Metrics:
 
     def __init__(self, meter_provider: metrics.MeterProvider | None, legacy: bool) -> None:
         meter = metrics.get_meter("claude_otel", __version__, meter_provider=meter_provider)
+        self._later = _Later()
         self._duration = meter.create_histogram(
             "gen_ai.client.inference.duration",
             unit="s",
@@ -144,7 +182,13 @@ class Metrics:
 
     def _observable(self, meter: metrics.Meter, field: str, name: str, unit: str, description: str) -> None:
         sums = self._sums[field] = _Sums()
-        meter.create_observable_counter(name, callbacks=[sums.observe], unit=unit, description=description)
+
+        def observe(options: CallbackOptions) -> Iterable[Observation]:
+            # Collection has begun: the queued histogram values go in now, so that this collection has them.
+            self._later.flush()
+            return sums.observe(options)
+
+        meter.create_observable_counter(name, callbacks=[observe], unit=unit, description=description)
 
     def record(
         self,
@@ -184,12 +228,12 @@ class Metrics:
         timed = dict(base)
         if error is not None:
             timed[sc.ERROR_TYPE] = error
-        self._duration.record(duration, timed, context=context)
+        self._later.record(self._duration, duration, timed, context=context)
         if self._legacy_duration is not None:
-            self._legacy_duration.record(duration, timed, context=context)
+            self._later.record(self._legacy_duration, duration, timed, context=context)
         ttft = attributes.get(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
         if ttft is not None:
-            self._ttft.record(ttft, base, context=context)
+            self._later.record(self._ttft, ttft, base, context=context)
 
         usage = {
             "input_tokens": attributes.get(sc.GEN_AI_USAGE_INPUT_TOKENS),
@@ -203,13 +247,13 @@ class Metrics:
         for field, _, _ in USAGE_COUNTERS:
             sums[field].add(tokens_key, usage[field] or 0)
         if usage["input_tokens"] is not None:
-            self._input_histogram.record(usage["input_tokens"], timed, context=context)
+            self._later.record(self._input_histogram, usage["input_tokens"], timed, context=context)
         if usage["output_tokens"] is not None:
-            self._output_histogram.record(usage["output_tokens"], timed, context=context)
+            self._later.record(self._output_histogram, usage["output_tokens"], timed, context=context)
         if self._legacy_tokens is not None:
             for token_type, value in (("input", usage["input_tokens"]), ("output", usage["output_tokens"])):
                 if value is not None:
-                    self._legacy_tokens.record(value, {**base, "gen_ai.token.type": token_type}, context=context)
+                    self._later.record(self._legacy_tokens, value, {**base, "gen_ai.token.type": token_type}, context=context)
 
         if cost is not None or attributes.get(sc.CLAUDE_OTEL_COST_UNPRICED):
             costed = dict(base)
@@ -225,7 +269,7 @@ class Metrics:
         """Records the turnaround of a batch that a call saw ended (the caller records each batch once)."""
         attributes: dict[str, AttributeValue] = {sc.GEN_AI_PROVIDER_NAME: call.metric_base[sc.GEN_AI_PROVIDER_NAME]}
         attributes.update(attribution)
-        self._turnaround.record(seconds, attributes, context=set_span_in_context(call.span))
+        self._later.record(self._turnaround, seconds, attributes, context=set_span_in_context(call.span))
 
     def record_batch_results(self, call: Call, tallies: Mapping[TallyKey, Tally]) -> None:
         """Records the results of a batch, read to their end: counts by type, and the tokens and cost of each
