@@ -21,7 +21,7 @@ import time
 import anthropic
 from anthropic import _base_client
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricExporter, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, PeriodicExportingMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -91,9 +91,22 @@ class _Discard(logging.Handler):
         pass
 
 
+class _DiscardMetrics(MetricExporter):
+    """Receives each collection and drops it: collecting is measured, exporting is not."""
+
+    def export(self, metrics_data, timeout_millis: float = 10_000, **kwargs) -> MetricExportResult:
+        return MetricExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs) -> None:
+        pass
+
+
 def modes(provider: TracerProvider) -> dict[str, tuple[anthropic.Anthropic, dict | None]]:
     """Each mode: its client, and the `instrument()` options of claude_otel (None: not instrumented)."""
-    reader = PeriodicExportingMetricReader(InMemoryMetricExporter(), export_interval_millis=1000)
+    reader = PeriodicExportingMetricReader(_DiscardMetrics(), export_interval_millis=1000)
     found = {"none": (client(None), None)}
     if SDK_TRACES_ITSELF:
         found["sdk tracing"] = (client(provider), None)

@@ -44,12 +44,12 @@ def test_uninstrument_restores_the_same_objects(sim) -> None:
         assert all(a is b for a, b in zip(hooked, sdk_objects()))
         client = anthropic.Anthropic(api_key="sk-ant-test-key", base_url=sim.url)
         client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES)
-        assert sorted(span.name for span in exporter.get_finished_spans()) == ["POST", f"chat {MODEL}"]
+        assert [span.name for span in exporter.get_finished_spans()] == [f"chat {MODEL}"]
     finally:
         claude_otel.uninstrument()
     assert all(a is b for a, b in zip(before, sdk_objects()))
     client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES)
-    assert len(exporter.get_finished_spans()) == 2  # Nothing traced once uninstrumented.
+    assert len(exporter.get_finished_spans()) == 1  # Nothing traced once uninstrumented.
     claude_otel.uninstrument()  # A second uninstrument is harmless too.
 
 

@@ -195,20 +195,21 @@ class BatchCall(Call):
 
     def attempt_returned(self, response: Any) -> None:
         super().attempt_returned(response)
-        self._record_size(response.request)
+        self._record_size(response)
 
     def attempt_failed(self, error: BaseException) -> None:
         super().attempt_failed(error)
-        self._record_size(getattr(error, "request", None))
+        self._record_size(error)
 
-    def _record_size(self, request: Any) -> None:
-        # The size of what was sent, from its header: a 413 says the batch was too large, and by how much.
-        if self.operation != sc.OPERATION_BATCHES_CREATE or request is None:
+    def _record_size(self, response_or_error: Any) -> None:
+        """The size of what `batches.create` sent, from its header: a 413 says by how much it was too large."""
+        if self.operation != sc.OPERATION_BATCHES_CREATE:
             return
         try:
-            self.request_size = as_int(int(request.headers.get("content-length", "")))
-        except (TypeError, ValueError):
-            pass
+            # httpx's `.request` raises (not AttributeError) when it has no request.
+            self.request_size = int(response_or_error.request.headers["content-length"])
+        except Exception:
+            log.debug("claude_otel: no size for a batch create request", exc_info=True)
 
     def body_sink(self, content_type: str) -> Any:
         if self.operation != sc.OPERATION_BATCHES_RESULTS:

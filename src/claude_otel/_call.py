@@ -20,13 +20,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry.context import Context
-from opentelemetry.trace import Span, Status, StatusCode, Tracer, set_span_in_context
+from opentelemetry.trace import Span, Status, StatusCode, Tracer
 from opentelemetry.util.types import AttributeValue
 
 from . import _errors
 from . import _semconv as sc
-from ._attempts import Attempt
+from ._attempts import AttemptRecord, emit_spans, request_url, response_headers, url_attributes
 from ._extract import as_int, as_str, field
 
 if TYPE_CHECKING:
@@ -83,20 +82,12 @@ class Call:
         "max_retries",
         "attempt_attributes",
         "metric_base",
-        "attempt_results",
         "start",
         "attempts",
-        "attempt",
-        "request_ids",
-        "should_retry",
-        "url_full",
+        "records",
+        "carrier",
         "events",
         "deltas",
-        "status_code",
-        "request_id",
-        "organization_id",
-        "workspace_id",
-        "url_recorded",
         "body",
         "chunks",
         "parsing",
@@ -139,21 +130,12 @@ class Call:
         self.max_retries = max_retries
         self.attempt_attributes = attempt_attributes  # Method and server, which every attempt span starts with.
         self.metric_base = metric_base
-        # Each attempt's HTTP status (None without a response) and `error.type` (None for a success).
-        self.attempt_results: list[tuple[int | None, str | None]] = []
         self.start = time.perf_counter()
         self.attempts = 0
-        self.attempt: Attempt | None = None
-        self.request_ids: list[str] = []
-        self.should_retry: bool | None = None
-        self.url_full: str | None = None
+        self.records: list[AttemptRecord] = []
+        self.carrier: dict[str, str] | None = None  # The trace context headers sent with every attempt.
         self.events = 0
         self.deltas = 0
-        self.status_code: int | None = None
-        self.request_id: str | None = None
-        self.organization_id: str | None = None
-        self.workspace_id: str | None = None
-        self.url_recorded = False
         # The body of the call's successful response while the application has yet to read it.
         self.body: object | None = None
         self.chunks: Any = None  # What `body_sink` gave: it receives the body's bytes as they are read.
@@ -178,74 +160,29 @@ class Call:
 
     # --- attempts -------------------------------------------------------------------------------------------------
 
-    def attempt_sent(self) -> Context | None:
-        """Starts the span of a new attempt; returns the context to send with it. Never raises."""
+    def attempt_sent(self) -> None:
+        """An attempt is about to be sent."""
         self.attempts += 1
-        try:
-            self._finish_attempt()
-            self.attempt = Attempt(self.tracer, self.span, self.attempts, dict(self.attempt_attributes))
-            return set_span_in_context(self.attempt.span)
-        except Exception:
-            log.debug("claude_otel: could not start the span of an HTTP attempt", exc_info=True)
-            return None
+        self.records.append(AttemptRecord())
 
     def attempt_returned(self, response: Any) -> None:
-        """Records the HTTP response of an attempt, whatever its status. The last attempt's values win."""
-        try:
-            self.status_code = response.status_code
-            headers = response.headers
-            request_id = headers.get("request-id")
-            if request_id:
-                self.request_id = request_id
-                self.request_ids.append(request_id)
-            self.organization_id = headers.get("anthropic-organization-id") or self.organization_id
-            self.workspace_id = headers.get("anthropic-workspace-id") or self.workspace_id
-            self.should_retry = _errors.should_retry_header(response)
-            if not self.url_recorded:
-                self._record_url(response.request.url)
-            self.attempt_results.append((self.status_code, None if response.is_success else str(self.status_code)))
-            attempt = self.attempt
-            if attempt is not None:
-                attempt.responded(response, self.url_full, self.settings.rate_limit_headers)
-                if response.is_success:
-                    self._finish_attempt()  # Nothing follows a success: no delay to wait for.
-        except Exception:
-            log.debug("claude_otel: could not record an HTTP attempt", exc_info=True)
+        """An attempt got its HTTP response (its headers), whatever its status."""
+        record = self.records[-1] if self.records else None
+        if record is not None:
+            record.ended = time.time_ns()
+            record.response = response
 
     def attempt_failed(self, error: BaseException) -> None:
-        """Records an attempt that got no response: a connection error or a timeout."""
-        try:
-            request = getattr(error, "request", None)
-            if request is not None and not self.url_recorded:
-                self._record_url(request.url)
-            self.attempt_results.append((None, _errors.error_type(error) if isinstance(error, Exception) else None))
-            if self.attempt is not None:
-                self.attempt.failed(error, self.url_full)
-        except Exception:
-            log.debug("claude_otel: could not record a failed HTTP attempt", exc_info=True)
+        """An attempt got no response: a connection error, a timeout, or the application stopped it."""
+        record = self.records[-1] if self.records else None
+        if record is not None:
+            record.ended = time.time_ns()
+            record.error = error
 
     def retry_scheduled(self, seconds: float) -> None:
-        """The SDK computed the wait before its next attempt: the last attempt's span records it and ends."""
-        try:
-            attempt, self.attempt = self.attempt, None
-            if attempt is not None:
-                attempt.retry_delay(seconds)
-        except Exception:
-            log.debug("claude_otel: could not record a retry delay", exc_info=True)
-
-    def _finish_attempt(self) -> None:
-        attempt, self.attempt = self.attempt, None
-        if attempt is not None:
-            attempt.finish()
-
-    def _record_url(self, url: Any) -> None:
-        # The first request's URL, without its query (which the Messages API only uses for `?beta=true`). For a
-        # platform client it is the platform's URL, which the SDK builds inside the attempt.
-        self.url_recorded = True
-        scheme = url.scheme
-        path = url.raw_path.partition(b"?")[0].decode("ascii")
-        self.url_full = f"{scheme}://{url.netloc.decode('ascii')}{path}"
-        self.span.set_attributes({sc.URL_SCHEME: scheme, sc.URL_PATH: path, sc.URL_FULL: self.url_full})
+        """The SDK computed the wait before its next attempt."""
+        if self.records:
+            self.records[-1].delay = seconds
 
     # --- responses ------------------------------------------------------------------------------------------------
 
@@ -256,7 +193,8 @@ class Call:
             # already ended it: the SDK read a JSON body before it returned, and the body's end told.
             return
         try:
-            http_response = getattr(result, "http_response", None)
+            # `field`, not `getattr`: on a Message (the usual result), pydantic raises and catches for a missing name.
+            http_response = field(result, "http_response")
             if http_response is not None:
                 # `with_raw_response`: the SDK read the body, which the application parses when it wants to.
                 self.absorb(_decoded_json(http_response))
@@ -368,7 +306,6 @@ class Call:
             return
         try:
             duration = time.perf_counter() - self.start
-            self._finish_attempt()
             span = self.span
             if self.streams and outcome is None:
                 outcome = Outcome.FAILED if isinstance(error, Exception) else Outcome.ABANDONED
@@ -392,6 +329,9 @@ class Call:
                 span.add_event(sc.EVENT_STREAM_FAILURE, self._stream_failure(attributes, failure, duration))
             if self.stop_reason == "refusal" and attributes.get(sc.ANTHROPIC_STOP_REASON) == "refusal":
                 span.add_event(sc.EVENT_REFUSAL, _refusal(attributes))
+            if self.attempts > 1 or sc.ERROR_TYPE in attributes:
+                # A call that was retried or failed: one span per attempt (see `claude_otel._attempts`).
+                emit_spans(self.tracer, span, self.records, self.attempt_attributes, self.settings.rate_limit_headers)
             span.end()
         except Exception:
             log.debug("claude_otel: could not end the span of an API call", exc_info=True)
@@ -432,7 +372,8 @@ class Call:
 
     def _failure_attributes(self, failure: Exception, outcome: str | None) -> dict[str, AttributeValue]:
         category = _errors.category(failure)
-        retryable = category in _errors.TRANSIENT and self.should_retry is not False
+        last = self.records[-1].response if self.records else None
+        retryable = category in _errors.TRANSIENT and (last is None or _errors.should_retry_header(last) is not False)
         # Failed before a body: the SDK's retries, if any, are spent. After HTTP 200 the SDK never retries.
         in_body = outcome is not None and self.body is not None
         exhausted = (
@@ -464,14 +405,26 @@ class Call:
 
     def _final_attributes(self, outcome: str | None) -> dict[str, AttributeValue]:
         attributes: dict[str, AttributeValue] = {sc.CLAUDE_OTEL_ATTEMPTS: self.attempts}
-        if self.request_ids:
-            attributes[sc.CLAUDE_OTEL_REQUEST_IDS] = self.request_ids
         if self.attempts > 1:
             attributes[sc.HTTP_REQUEST_RESEND_COUNT] = self.attempts - 1
-        _put(attributes, sc.HTTP_RESPONSE_STATUS_CODE, self.status_code)
-        _put(attributes, sc.ANTHROPIC_REQUEST_ID, self.request_id)
-        _put(attributes, sc.ANTHROPIC_ORGANIZATION_ID, self.organization_id)
-        _put(attributes, sc.ANTHROPIC_WORKSPACE_ID, self.workspace_id)
+        records = self.records
+        if records:
+            url = request_url(records[0])
+            if url is not None:
+                attributes.update(url_attributes(url))
+        request_ids = []
+        headers: dict[str, str] = {}
+        for record in records:
+            if record.response is not None:
+                # The last response's headers win: the response the application got, or the last failure.
+                headers = response_headers(record.response)
+                request_id = headers.get(sc.ANTHROPIC_REQUEST_ID)
+                if request_id:
+                    request_ids.append(request_id)
+                attributes[sc.HTTP_RESPONSE_STATUS_CODE] = record.response.status_code
+        if request_ids:
+            attributes[sc.CLAUDE_OTEL_REQUEST_IDS] = request_ids
+        attributes.update(headers)
         if outcome is not None:
             attributes[sc.CLAUDE_OTEL_STREAM_OUTCOME] = outcome
         self._response_attributes(attributes)
@@ -492,7 +445,7 @@ class Call:
         if stop_reason is not None and stop_reason not in _STOP_REASONS:
             log.debug("claude_otel: unknown stop_reason %r, recorded as it is", stop_reason)
         if final and not self.usage:
-            log.debug("claude_otel: the response of %s has no usage", self.request_id or "a call")
+            log.debug("claude_otel: the response of %s has no usage", attributes.get(sc.ANTHROPIC_REQUEST_ID, "a call"))
         _put(attributes, sc.ANTHROPIC_STOP_REASON, stop_reason)
         _put(attributes, sc.ANTHROPIC_STOP_DETAILS_CATEGORY, self.stop_category if final else None)
         _put(attributes, sc.ANTHROPIC_STOP_DETAILS_TYPE, self.stop_type if final else None)

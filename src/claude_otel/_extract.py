@@ -64,15 +64,12 @@ def chat_request_attributes(body: object, stream: bool) -> dict[str, AttributeVa
     attributes: dict[str, AttributeValue] = {}
     if not isinstance(body, dict):
         return attributes
-    _put(attributes, sc.GEN_AI_REQUEST_MODEL, as_str(body.get("model")))
-    _put(attributes, sc.GEN_AI_REQUEST_MAX_TOKENS, as_int(body.get("max_tokens")))
-    _put(attributes, sc.GEN_AI_REQUEST_TEMPERATURE, as_float(body.get("temperature")))
-    _put(attributes, sc.GEN_AI_REQUEST_TOP_P, as_float(body.get("top_p")))
-    _put(attributes, sc.GEN_AI_REQUEST_TOP_K, as_int(body.get("top_k")))
-    _put(attributes, sc.GEN_AI_REQUEST_STOP_SEQUENCES, as_str_list(body.get("stop_sequences")))
+    for key, attribute, convert in _REQUEST_FIELDS:
+        value = body.get(key)
+        if value is not None:
+            _put(attributes, attribute, convert(value))
     output_config = body.get("output_config")
     _put(attributes, sc.GEN_AI_REQUEST_REASONING_LEVEL, as_str(field(output_config, "effort")))
-    _put(attributes, sc.ANTHROPIC_REQUEST_SERVICE_TIER, as_str(body.get("service_tier")))
     thinking = body.get("thinking")
     if thinking is not None:
         _put(attributes, sc.ANTHROPIC_THINKING_TYPE, as_str(field(thinking, "type")))
@@ -86,13 +83,26 @@ def chat_request_attributes(body: object, stream: bool) -> dict[str, AttributeVa
     return attributes
 
 
+_REQUEST_FIELDS = (
+    ("model", sc.GEN_AI_REQUEST_MODEL, as_str),
+    ("max_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS, as_int),
+    ("temperature", sc.GEN_AI_REQUEST_TEMPERATURE, as_float),
+    ("top_p", sc.GEN_AI_REQUEST_TOP_P, as_float),
+    ("top_k", sc.GEN_AI_REQUEST_TOP_K, as_int),
+    ("stop_sequences", sc.GEN_AI_REQUEST_STOP_SEQUENCES, as_str_list),
+    ("service_tier", sc.ANTHROPIC_REQUEST_SERVICE_TIER, as_str),
+)
+"""The top-level request fields that are attributes as they are: field, attribute, conversion."""
+
+
 def beta_header(*layers: object) -> list[str] | None:
     """The `anthropic-beta` header that the last of `layers` (header mappings) to set it gives, split at commas."""
     value: str | None = None
     for layer in layers:
         if isinstance(layer, Mapping):
             for key, header in layer.items():
-                if isinstance(key, str) and key.lower() == "anthropic-beta":
+                # The length first: it rules out nearly every header at once.
+                if isinstance(key, str) and len(key) == 14 and key.lower() == "anthropic-beta":
                     value = header if isinstance(header, str) else None
     parts = [part.strip() for part in (value or "").split(",") if part.strip()]
     return parts or None

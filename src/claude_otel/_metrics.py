@@ -215,7 +215,7 @@ class Metrics:
             if value is not None:
                 calls[key] = value
         sums[CALLS].add(_key(calls), 1)
-        for status, attempt_error in call.attempt_results:
+        for status, attempt_error in (record.outcome() for record in call.records):
             attempt = dict(base)
             if status is not None:
                 attempt[sc.HTTP_RESPONSE_STATUS_CODE] = status

@@ -274,13 +274,16 @@ class Hooks:
         return result
 
     def _before_attempt(self, call: Call, args: Any, kwargs: Any) -> None:
-        """Starts the attempt and writes its trace context into its headers. Never raises."""
-        attempt_context = call.attempt_sent()
+        """Records the attempt and writes the trace context into its headers. Never raises."""
+        call.attempt_sent()
         if not call.propagate:
             return
         try:
-            carrier: dict[str, str] = {}
-            inject(carrier, context=attempt_context)
+            carrier = call.carrier
+            if carrier is None:
+                # The call span's context (current here) and baggage, the same for every attempt of the call.
+                carrier = call.carrier = {}
+                inject(carrier)
             if carrier:
                 # `options` is the SDK's copy for this attempt; its headers are replaced, never mutated, since the
                 # mapping can be the application's own `extra_headers`. Before any signing (Bedrock), which then
