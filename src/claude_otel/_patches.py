@@ -9,7 +9,7 @@ and the Bedrock and Vertex clients, whose resources copy the methods but not the
   is current while the SDK works, and ends here unless a body remains to be read.
 - `SyncAPIClient._attempt_request` / `AsyncAPIClient._attempt_request`: one HTTP attempt, inside the SDK's retry
   loop and below any middleware, so it sees every attempt even with the application's own `http_client`.
-  Each attempt gets a span, whose trace context is sent with it. (Not a middleware of the SDK's: adding one to
+  Each attempt is recorded (`claude_otel._attempts`), and the call's trace context is sent with it. (Not a middleware of the SDK's: adding one to
   every client would change `client.middleware`, which applications read and copy.)
 - `BaseClient._calculate_retry_timeout`: the wait the SDK chose before its next attempt.
 - `Stream.__stream__` / `AsyncStream.__stream__`: the parsing of a body into events.
@@ -46,7 +46,8 @@ _CALL_KEY = context.create_key("claude_otel.call")
 """The context value that holds the `Call` while the SDK works on it."""
 
 _OPERATIONS = {"/v1/messages": sc.OPERATION_CHAT, "/v1/messages/count_tokens": sc.OPERATION_COUNT_TOKENS}
-"""The operations that claude_otel traces, by the path the SDK's resources ask for (platform clients too)."""
+"""The `POST` operations that claude_otel traces, by the path the SDK's resources ask for (platform clients too);
+and the Message Batches routes (`claude_otel._batches.route`)."""
 
 _LEGACY_PROVIDERS = {
     "AnthropicBedrock": sc.PROVIDER_AWS_BEDROCK,

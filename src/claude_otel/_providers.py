@@ -7,13 +7,22 @@ default, or `http/protobuf`), and what the OTLP exporters read themselves (`OTEL
 timeouts, ...). Spans leave through a `BatchSpanProcessor` and metrics through a periodic reader, both on threads of
 their own: an unreachable collector costs the application's calls nothing.
 
+At exit, the providers set up here flush and shut down side by side, and the process waits for them at most the
+exporter timeout (`OTEL_EXPORTER_OTLP_TIMEOUT`, seconds, 10 by default): the SDK's own exit handlers shut them down
+one after the other, each waiting out an in-flight export and a final one, so an unreachable collector would hold
+the exit for several timeouts.
+
 A provider that the application has set globally, or passes to `instrument()`, is used as it is and never changed.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import threading
+import time
+from typing import Any
 
 from opentelemetry import metrics, trace
 
@@ -36,7 +45,7 @@ def default_tracer_provider() -> trace.TracerProvider | None:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
-    provider = TracerProvider(resource=Resource.create())
+    provider = TracerProvider(resource=Resource.create(), shutdown_on_exit=False)
     kind = _exporter_kind("OTEL_TRACES_EXPORTER")
     if kind == "console":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
@@ -47,6 +56,7 @@ def default_tracer_provider() -> trace.TracerProvider | None:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore[assignment]
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
+    _shut_down_at_exit(provider)
     return trace.get_tracer_provider()
 
 
@@ -71,8 +81,35 @@ def default_meter_provider() -> metrics.MeterProvider | None:
         else:
             from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # type: ignore[assignment]
         readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
-    metrics.set_meter_provider(MeterProvider(resource=Resource.create(), metric_readers=readers))
+    provider = MeterProvider(resource=Resource.create(), metric_readers=readers, shutdown_on_exit=False)
+    metrics.set_meter_provider(provider)
+    _shut_down_at_exit(provider)
     return metrics.get_meter_provider()
+
+
+_AT_EXIT: list[Any] = []
+"""The providers set up here, which `_shut_down` shuts down at exit."""
+
+
+def _shut_down_at_exit(provider: Any) -> None:
+    if not _AT_EXIT:
+        atexit.register(_shut_down)
+    _AT_EXIT.append(provider)
+
+
+def _shut_down() -> None:
+    """Shuts the providers down side by side, waiting for them no longer than the exporter timeout."""
+    try:
+        timeout = float(os.environ.get("OTEL_EXPORTER_OTLP_TIMEOUT") or 10)
+    except ValueError:
+        timeout = 10.0
+    threads = [threading.Thread(target=provider.shutdown, daemon=True) for provider in _AT_EXIT]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        # Daemon threads: one still exporting when the time is up does not keep the process alive.
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _sdk_disabled() -> bool:
