@@ -67,6 +67,14 @@ USAGE_COUNTERS = (
     ("cache_write", "gen_ai.client.inference.usage.cache_write.input_tokens", "Input tokens written to the prompt cache"),
     ("reasoning", "gen_ai.client.inference.usage.reasoning.output_tokens", "Output tokens spent on thinking"),
 )
+_USAGE_ATTRIBUTES = (
+    sc.GEN_AI_USAGE_INPUT_TOKENS,
+    sc.GEN_AI_USAGE_OUTPUT_TOKENS,
+    sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
+    sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+)
+"""The span attribute of each of `USAGE_COUNTERS`, in their order."""
 COST = "claude_otel.cost"
 CALLS = "claude_otel.calls"
 ATTEMPTS = "claude_otel.attempts"
@@ -106,15 +114,17 @@ class _Later:
 
 
 class _Sums:
-    """Cumulative sums per attribute set, observed by an observable counter at collection time."""
+    """Cumulative sums per attribute set, observed by an observable counter at collection time. `lock` guards every
+    `_Sums` of a `Metrics`, so that a call's updates take it once."""
 
-    def __init__(self) -> None:
+    def __init__(self, lock: threading.Lock) -> None:
         self._values: dict[Key, float] = {}
-        self._lock = threading.Lock()
+        self._lock = lock
 
     def add(self, key: Key, value: float) -> None:
-        with self._lock:
-            self._values[key] = self._values.get(key, 0) + value
+        """Adds `value` to the sum of `key`. The caller holds the lock."""
+        values = self._values
+        values[key] = values.get(key, 0) + value
 
     def observe(self, options: CallbackOptions) -> Iterable[Observation]:
         with self._lock:
@@ -128,6 +138,7 @@ class Metrics:
     def __init__(self, meter_provider: metrics.MeterProvider | None, legacy: bool) -> None:
         meter = metrics.get_meter("claude_otel", __version__, meter_provider=meter_provider)
         self._later = _Later()
+        self._lock = threading.Lock()
         self._duration = meter.create_histogram(
             "gen_ai.client.inference.duration",
             unit="s",
@@ -181,7 +192,7 @@ class Metrics:
             )
 
     def _observable(self, meter: metrics.Meter, field: str, name: str, unit: str, description: str) -> None:
-        sums = self._sums[field] = _Sums()
+        sums = self._sums[field] = _Sums(self._lock)
 
         def observe(options: CallbackOptions) -> Iterable[Observation]:
             # Collection has begun: the queued histogram values go in now, so that this collection has them.
@@ -201,8 +212,8 @@ class Metrics:
         """Records one ended call. `base` are its metric attributes (operation, provider, model, server, attribution);
         `attributes` its span's final attributes."""
         error = attributes.get(sc.ERROR_TYPE)
-        context = set_span_in_context(call.span)
         sums = self._sums
+        updates: list[tuple[_Sums, Key, float]] = []
         calls = dict(base)
         for key in (
             sc.ERROR_TYPE,
@@ -214,17 +225,29 @@ class Metrics:
             value = attributes.get(key)
             if value is not None:
                 calls[key] = value
-        sums[CALLS].add(_key(calls), 1)
+        updates.append((sums[CALLS], _key(calls), 1))
         for status, attempt_error in (record.outcome() for record in call.records):
             attempt = dict(base)
             if status is not None:
                 attempt[sc.HTTP_RESPONSE_STATUS_CODE] = status
             if attempt_error is not None:
                 attempt[sc.ERROR_TYPE] = attempt_error
-            sums[ATTEMPTS].add(_key(attempt), 1)
-        if call.operation != sc.OPERATION_CHAT:
-            return
+            updates.append((sums[ATTEMPTS], _key(attempt), 1))
+        if call.operation == sc.OPERATION_CHAT:
+            self._record_inference(call, base, attributes, error, duration, cost, updates)
+        self._apply(updates)
 
+    def _record_inference(
+        self,
+        call: Call,
+        base: dict[str, AttributeValue],
+        attributes: dict[str, AttributeValue],
+        error: AttributeValue | None,
+        duration: float,
+        cost: float | None,
+        updates: list[tuple[_Sums, Key, float]],
+    ) -> None:
+        context = set_span_in_context(call.span)
         timed = dict(base)
         if error is not None:
             timed[sc.ERROR_TYPE] = error
@@ -235,23 +258,16 @@ class Metrics:
         if ttft is not None:
             self._later.record(self._ttft, ttft, base, context=context)
 
-        usage = {
-            "input_tokens": attributes.get(sc.GEN_AI_USAGE_INPUT_TOKENS),
-            "output_tokens": attributes.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS),
-            "cache_read": attributes.get(sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS),
-            "cache_write": attributes.get(sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS),
-            "reasoning": attributes.get(sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS),
-        }
+        usage = [attributes.get(attribute) for attribute in _USAGE_ATTRIBUTES]
         # The conventions: record for every call, failed ones included, 0 when nothing was received.
-        tokens_key = _key({**base, "gen_ai.token.modality": "unknown"})
-        for field, _, _ in USAGE_COUNTERS:
-            sums[field].add(tokens_key, usage[field] or 0)
-        if usage["input_tokens"] is not None:
-            self._later.record(self._input_histogram, usage["input_tokens"], timed, context=context)
-        if usage["output_tokens"] is not None:
-            self._later.record(self._output_histogram, usage["output_tokens"], timed, context=context)
+        self._add_usage(base, [value or 0 for value in usage], updates)
+        input_tokens, output_tokens = usage[0], usage[1]
+        if input_tokens is not None:
+            self._later.record(self._input_histogram, input_tokens, timed, context=context)
+        if output_tokens is not None:
+            self._later.record(self._output_histogram, output_tokens, timed, context=context)
         if self._legacy_tokens is not None:
-            for token_type, value in (("input", usage["input_tokens"]), ("output", usage["output_tokens"])):
+            for token_type, value in (("input", input_tokens), ("output", output_tokens)):
                 if value is not None:
                     self._later.record(self._legacy_tokens, value, {**base, "gen_ai.token.type": token_type}, context=context)
 
@@ -262,7 +278,18 @@ class Metrics:
                 costed[sc.ANTHROPIC_RESPONSE_SERVICE_TIER] = tier
             if cost is None:
                 costed[sc.CLAUDE_OTEL_COST_UNPRICED] = True
-            sums[COST].add(_key(costed), cost or 0.0)
+            updates.append((self._sums[COST], _key(costed), cost or 0.0))
+
+    def _add_usage(self, attributes: dict[str, AttributeValue], values: list, updates: list[tuple[_Sums, Key, float]]) -> None:
+        """Adds the token counts `values` (in the order of `USAGE_COUNTERS`) under `attributes` to `updates`."""
+        key = _key({**attributes, "gen_ai.token.modality": "unknown"})
+        for (field, _, _), value in zip(USAGE_COUNTERS, values):
+            updates.append((self._sums[field], key, value))
+
+    def _apply(self, updates: list[tuple[_Sums, Key, float]]) -> None:
+        with self._lock:
+            for sums, key, value in updates:
+                sums.add(key, value)
 
 
     def record_batch_turnaround(self, call: Call, seconds: float, attribution: dict[str, str]) -> None:
@@ -277,6 +304,7 @@ class Metrics:
         guard = call.settings.guard
         server = {key: call.metric_base[key] for key in (sc.GEN_AI_PROVIDER_NAME, sc.SERVER_ADDRESS, sc.SERVER_PORT)}
         sums = self._sums
+        updates: list[tuple[_Sums, Key, float]] = []
         for (model, kind, error, attribution), tally in tallies.items():
             base: dict[str, AttributeValue] = {**server, **guard.guard(dict(attribution))}
             counted = {**base, sc.CLAUDE_OTEL_BATCH_RESULT_TYPE: kind}
@@ -284,25 +312,19 @@ class Metrics:
                 counted[sc.GEN_AI_REQUEST_MODEL] = model
             if error is not None:
                 counted[sc.ERROR_TYPE] = error
-            sums[BATCH_RESULTS].add(_key(counted), tally.count)
+            updates.append((sums[BATCH_RESULTS], _key(counted), tally.count))
             if kind != "succeeded":
                 continue
             chat = {**base, sc.GEN_AI_OPERATION_NAME: sc.OPERATION_CHAT}
             if model is not None:
                 chat[sc.GEN_AI_REQUEST_MODEL] = model
-            tokens_key = _key({**chat, "gen_ai.token.modality": "unknown"})
-            for field, value in (
-                ("input_tokens", tally.input_tokens),
-                ("output_tokens", tally.output_tokens),
-                ("cache_read", tally.cache_read),
-                ("cache_write", tally.cache_write),
-                ("reasoning", tally.reasoning),
-            ):
-                sums[field].add(tokens_key, value)
+            tokens = [tally.input_tokens, tally.output_tokens, tally.cache_read, tally.cache_write, tally.reasoning]
+            self._add_usage(chat, tokens, updates)
             costed = {**chat, sc.ANTHROPIC_RESPONSE_SERVICE_TIER: "batch"}
             if not tally.priced:
                 costed[sc.CLAUDE_OTEL_COST_UNPRICED] = True
-            sums[COST].add(_key(costed), tally.cost)
+            updates.append((sums[COST], _key(costed), tally.cost))
+        self._apply(updates)
 
 
 def _key(attributes: dict[str, AttributeValue]) -> Key:
