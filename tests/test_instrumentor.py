@@ -76,3 +76,23 @@ def test_sdk_without_hooks_is_left_alone_with_a_warning(monkeypatch, caplog) -> 
     monkeypatch.setattr(_base_client.SyncAPIClient, "_attempt_request", request, raising=False)
     assert "lacks SyncAPIClient._attempt_request" in caplog.text
     assert not isinstance(_base_client.SyncAPIClient.__dict__["request"], wrapt.ObjectProxy)
+
+
+def test_bad_options_raise_before_anything_is_set_up() -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import claude_otel\n"
+        "from opentelemetry import metrics, trace\n"
+        "try:\n"
+        "    claude_otel.instrument(batch_attribution='tenant')\n"
+        "except TypeError as err:\n"
+        "    print(err)\n"
+        "print(type(trace.get_tracer_provider()).__name__, type(metrics.get_meter_provider()).__name__)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    error, providers = result.stdout.strip().splitlines()
+    assert "batch_attribution must be a function" in error
+    assert providers == "ProxyTracerProvider _ProxyMeterProvider"  # No exporter set up, nothing to fail at exit.
+    assert "Failed to export" not in result.stderr

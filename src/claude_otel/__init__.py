@@ -58,20 +58,25 @@ def instrument(
     Batch result read in a process that did not create the batch (e.g. from a `custom_id` prefix), as a mapping
     like the arguments of `attributes`, or `None`.
     """
+    from ._instrumentor import check_options
     from ._providers import default_meter_provider, default_tracer_provider
 
+    options = {
+        "logger_provider": logger_provider,
+        "propagate": propagate,
+        "rate_limit_headers": rate_limit_headers,
+        "request_log": request_log,
+        "metrics": metrics,
+        "legacy_metrics": legacy_metrics,
+        "prices": prices,
+        "max_attribute_values": max_attribute_values,
+        "batch_attribution": batch_attribution,
+    }
+    check_options(options)  # Bad options raise before any provider is set up.
     AnthropicInstrumentor().instrument(
         tracer_provider=tracer_provider if tracer_provider is not None else default_tracer_provider(),
         meter_provider=meter_provider if meter_provider is not None else default_meter_provider(),
-        logger_provider=logger_provider,
-        propagate=propagate,
-        rate_limit_headers=rate_limit_headers,
-        request_log=request_log,
-        metrics=metrics,
-        legacy_metrics=legacy_metrics,
-        prices=prices,
-        max_attribute_values=max_attribute_values,
-        batch_attribution=batch_attribution,
+        **options,
     )
 
 

@@ -55,24 +55,16 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return (f"anthropic >= {SUPPORTED_SDK[0]}",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        unknown = set(kwargs) - _OPTIONS
-        if unknown:
-            raise TypeError(f"claude_otel: unknown option(s) {sorted(unknown)}; known: {sorted(_OPTIONS)}")
         from ._attribution import CardinalityGuard, ResultAttribution
         from ._batches import BatchRegistry
         from ._call import Settings
         from ._metrics import Metrics
         from ._patches import Hooks
-        from ._prices import PriceTable
         from ._request_log import RequestLog
 
+        prices = check_options(kwargs)
         max_values = kwargs.get("max_attribute_values", 100)
-        if not isinstance(max_values, int) or isinstance(max_values, bool) or max_values < 1:
-            raise ValueError(f"claude_otel: max_attribute_values must be a whole number >= 1, not {max_values!r}")
-        prices = PriceTable.load(kwargs.get("prices"))  # A malformed price file fails here, not at call time.
         batch_attribution = kwargs.get("batch_attribution")
-        if batch_attribution is not None and not callable(batch_attribution):
-            raise TypeError(f"claude_otel: batch_attribution must be a function (batch_id, custom_id), not {batch_attribution!r}")
         if not _sdk_has_hooks():
             return
         settings = Settings(
@@ -96,6 +88,24 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         hooks, type(self)._hooks = type(self)._hooks, None
         if hooks is not None:
             hooks.remove()
+
+
+def check_options(options: dict[str, Any]) -> Any:
+    """Checks the options of `instrument()` and returns the price table they give. Raises, before anything is set
+    up: `TypeError` for an unknown option or a wrong type, `ValueError` for a bad value, `PriceTableError` for a
+    malformed price file (here, never at call time)."""
+    from ._prices import PriceTable
+
+    unknown = set(options) - _OPTIONS
+    if unknown:
+        raise TypeError(f"claude_otel: unknown option(s) {sorted(unknown)}; known: {sorted(_OPTIONS)}")
+    max_values = options.get("max_attribute_values", 100)
+    if not isinstance(max_values, int) or isinstance(max_values, bool) or max_values < 1:
+        raise ValueError(f"claude_otel: max_attribute_values must be a whole number >= 1, not {max_values!r}")
+    batch_attribution = options.get("batch_attribution")
+    if batch_attribution is not None and not callable(batch_attribution):
+        raise TypeError(f"claude_otel: batch_attribution must be a function (batch_id, custom_id), not {batch_attribution!r}")
+    return PriceTable.load(options.get("prices"))
 
 
 def _logger_provider(given: Any) -> Any:
