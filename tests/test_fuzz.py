@@ -21,7 +21,11 @@ from conftest import MESSAGES, MODEL, scenario
 from side_by_side import Watched, outcome
 
 # The SDK parses what it is given without validation, and pydantic warns when such a model is dumped to compare it.
-pytestmark = pytest.mark.filterwarnings("ignore:Pydantic serializer warnings:UserWarning")
+# Hypothesis warns that a failing example with a huge text has a huge repr; it is still the example to see.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Pydantic serializer warnings:UserWarning"),
+    pytest.mark.filterwarnings("ignore:Generating overly large repr"),
+]
 
 KW = {"model": MODEL, "max_tokens": 64, "messages": MESSAGES}
 
@@ -145,11 +149,12 @@ def fuzz_client(sim: Simulator) -> anthropic.Anthropic:
     return anthropic.Anthropic(api_key="sk-ant-fuzz", base_url=sim.url, max_retries=0, timeout=10)
 
 
-def both_ways(sim: Simulator, key: str, call) -> None:
-    """`call(extra_headers)` uninstrumented, then instrumented: the same outcome, and the promises kept."""
+def both_ways(sim: Simulator, key: str, call, capture: bool) -> None:
+    """`call(extra_headers)` uninstrumented, then instrumented (capturing content or not): the same outcome, and the
+    promises kept."""
     try:
         plain = outcome(lambda: call(scenario(f"raw:{key}")))
-        with Watched(BROKEN_INPUT) as watched:
+        with Watched(BROKEN_INPUT, capture_content="SPAN_ONLY" if capture else None) as watched:
             instrumented = outcome(lambda: call(scenario(f"raw:{key}")))
         assert instrumented == plain
         assert len(watched.calls()) == 1
@@ -158,16 +163,16 @@ def both_ways(sim: Simulator, key: str, call) -> None:
 
 
 @FUZZ
-@given(body=stream_body())
-def test_streams_with_create(sim: Simulator, fuzz_client: anthropic.Anthropic, body: tuple[list[bytes], bool]) -> None:
+@given(body=stream_body(), capture=st.booleans())
+def test_streams_with_create(sim: Simulator, fuzz_client: anthropic.Anthropic, body: tuple[list[bytes], bool], capture: bool) -> None:
     chunks, complete = body
     key = sim.raw(chunks, headers={"request-id": "req_fuzz"}, complete=complete)
-    both_ways(sim, key, lambda headers: list(fuzz_client.messages.create(**KW, stream=True, extra_headers=headers)))
+    both_ways(sim, key, lambda headers: list(fuzz_client.messages.create(**KW, stream=True, extra_headers=headers)), capture)
 
 
 @FUZZ
-@given(body=stream_body())
-def test_streams_with_the_helper(sim: Simulator, fuzz_client: anthropic.Anthropic, body: tuple[list[bytes], bool]) -> None:
+@given(body=stream_body(), capture=st.booleans())
+def test_streams_with_the_helper(sim: Simulator, fuzz_client: anthropic.Anthropic, body: tuple[list[bytes], bool], capture: bool) -> None:
     chunks, complete = body
     key = sim.raw(chunks, headers={"request-id": "req_fuzz"}, complete=complete)
 
@@ -175,20 +180,20 @@ def test_streams_with_the_helper(sim: Simulator, fuzz_client: anthropic.Anthropi
         with fuzz_client.messages.stream(**KW, extra_headers=headers) as stream:
             return stream.get_final_message()
 
-    both_ways(sim, key, read)
+    both_ways(sim, key, read, capture)
 
 
 @FUZZ
-@given(answer=json_body(), complete=st.booleans())
-def test_json_answers(sim: Simulator, fuzz_client: anthropic.Anthropic, answer: tuple[int, bytes, str], complete: bool) -> None:
+@given(answer=json_body(), complete=st.booleans(), capture=st.booleans())
+def test_json_answers(sim: Simulator, fuzz_client: anthropic.Anthropic, answer: tuple[int, bytes, str], complete: bool, capture: bool) -> None:
     status, data, content_type = answer
     key = sim.raw(data, status=status, content_type=content_type, headers={"request-id": "req_fuzz"}, complete=complete)
-    both_ways(sim, key, lambda headers: fuzz_client.messages.create(**KW, extra_headers=headers))
+    both_ways(sim, key, lambda headers: fuzz_client.messages.create(**KW, extra_headers=headers), capture)
 
 
 @FUZZ
-@given(answer=json_body())
-def test_json_answers_read_raw(sim: Simulator, fuzz_client: anthropic.Anthropic, answer: tuple[int, bytes, str]) -> None:
+@given(answer=json_body(), capture=st.booleans())
+def test_json_answers_read_raw(sim: Simulator, fuzz_client: anthropic.Anthropic, answer: tuple[int, bytes, str], capture: bool) -> None:
     # The application reads the body itself: claude_otel decodes it for its usage, whatever it is.
     status, data, content_type = answer
     key = sim.raw(data, status=status, content_type=content_type, headers={"request-id": "req_fuzz"})
@@ -197,12 +202,12 @@ def test_json_answers_read_raw(sim: Simulator, fuzz_client: anthropic.Anthropic,
         with fuzz_client.messages.with_streaming_response.create(**KW, extra_headers=headers) as response:
             return response.status_code, b"".join(response.iter_bytes())
 
-    both_ways(sim, key, read)
+    both_ways(sim, key, read, capture)
 
 
 @settings(FUZZ, max_examples=30)  # An event loop and a client per run: the slowest.
-@given(body=stream_body())
-def test_async_streams(sim: Simulator, body: tuple[list[bytes], bool]) -> None:
+@given(body=stream_body(), capture=st.booleans())
+def test_async_streams(sim: Simulator, body: tuple[list[bytes], bool], capture: bool) -> None:
     import asyncio
 
     chunks, complete = body
@@ -216,4 +221,4 @@ def test_async_streams(sim: Simulator, body: tuple[list[bytes], bool]) -> None:
 
         return asyncio.run(read())
 
-    both_ways(sim, key, call)
+    both_ways(sim, key, call, capture)
