@@ -220,6 +220,10 @@ class Simulator:
 
 
 class _Server(ThreadingHTTPServer):
+    # Hundreds of clients may connect at once (a test of concurrency); the default backlog of 5 would make most of
+    # them wait a second for their SYN to be sent again.
+    request_queue_size = 1024
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hangs up (an abandoned stream, a test's dropped connection) is no error of the simulator's.
         pass
