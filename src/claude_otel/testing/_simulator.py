@@ -145,12 +145,12 @@ class Simulator:
     batch_polls: int = 2
     batch_turnaround: float = 1830.0
     max_batch_bytes: int = 256 * 1024 * 1024
-    requests: list[RecordedRequest] = field(default_factory=list)
+    requests: list[RecordedRequest] = field(default_factory=list, repr=False)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _raw: dict[str, RawResponse] = field(default_factory=dict)
+    _raw: dict[str, RawResponse] = field(default_factory=dict, repr=False)
 
     @property
     def url(self) -> str:
