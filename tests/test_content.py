@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import claude_otel
-from claude_otel._content import fit, to_json
+from claude_otel._content import fit, request_content, to_json
 from conftest import MODEL, SDK_TRACES_ITSELF, scenario
 
 SYSTEM = "You answer in one word."
@@ -327,3 +327,48 @@ def test_count_tokens_has_no_content(capture, client: anthropic.Anthropic) -> No
     captured = capture(capture_content="SPAN_ONLY")
     client.messages.count_tokens(model=MODEL, messages=MESSAGES)
     assert content(captured.call()) == {}
+
+
+any_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["type", "text", "content", "input", "role", "x"]) | st.text(max_size=3), inner, max_size=4),
+    max_leaves=15,
+)
+block_types = st.sampled_from(["text", "thinking", "tool_use", "mcp_tool_use", "tool_result", "web_search_tool_result", "image", "document", 7, None])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    body=st.fixed_dictionaries(
+        {},
+        optional={
+            "system": any_json,
+            "messages": st.lists(st.fixed_dictionaries({}, optional={"role": any_json, "content": any_json | st.lists(st.fixed_dictionaries({"type": block_types}, optional={"text": any_json, "input": any_json, "content": any_json, "source": any_json}))})),
+            "tools": any_json,
+        },
+    )
+)
+def test_any_request_body_gives_json_within_the_limit(body: dict) -> None:
+    # Whatever an application sends, the content is JSON that fits.
+    values = {key: value for key, value in request_content(body).items() if value is not None}
+    kept, texts, _ = fit(values, 2000)
+    for text in texts.values():
+        json.loads(text)
+    assert sum(len(text.encode()) for text in texts.values()) <= 2000 or all(value == [] for value in kept.values())
+
+
+def test_images_and_documents_keep_only_their_type(capture, client: anthropic.Anthropic) -> None:
+    data = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": data}}
+    document = {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": data}}
+    result = {"type": "tool_result", "tool_use_id": "toolu_1", "content": [image, {"type": "text", "text": "a chart"}]}
+    captured = capture(capture_content="SPAN_ONLY")
+    client.messages.create(**{**KW, "messages": [{"role": "user", "content": [image, document, result]}]})
+    attributes = captured.call()
+    assert data not in attributes["gen_ai.input.messages"]
+    (message,) = content(attributes)["gen_ai.input.messages"]
+    assert message["parts"] == [
+        {"type": "anthropic_image"},
+        {"type": "anthropic_document"},
+        {"type": "tool_call_response", "id": "toolu_1", "response": [{"type": "image"}, {"type": "text", "text": "a chart"}]},
+    ]
