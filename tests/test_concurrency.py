@@ -116,8 +116,23 @@ def test_uninstrument_racing_calls(sim: Simulator) -> None:
                 return
             turn += 1
 
+    def async_worker() -> None:
+        async def run() -> None:
+            async with anthropic.AsyncAnthropic(api_key="sk-ant-test-key", base_url=sim.url, max_retries=2) as client:
+                while not stop.is_set():
+                    message = await client.messages.create(**KW)
+                    stream = await client.messages.create(**KW, stream=True, extra_headers=scenario("529,ok"))
+                    assert (message.stop_reason, [event.type async for event in stream][-1]) == ("end_turn", "message_stop")
+                    calls[0] += 2
+
+        try:
+            asyncio.run(run())
+        except BaseException as err:  # noqa: BLE001
+            errors.append(err)
+
     with Watched() as watched:
         workers = [threading.Thread(target=worker, args=(number,)) for number in range(8)]
+        workers += [threading.Thread(target=async_worker) for _ in range(2)]
         for thread in workers:
             thread.start()
         deadline = time.monotonic() + 3

@@ -236,6 +236,16 @@ def test_truncation_keeps_the_json_whole(capture, client: anthropic.Anthropic) -
     assert 0 < len(inputs[3]["parts"][0]["content"]) < 5000 and long.startswith(inputs[3]["parts"][0]["content"])
 
 
+@pytest.mark.parametrize("value", ["0", "-5", "lots", "9" * 5000])
+def test_an_invalid_limit_in_the_environment_warns(capture, client: anthropic.Anthropic, monkeypatch, caplog, value: str) -> None:
+    monkeypatch.setenv("CLAUDE_OTEL_MAX_CONTENT_BYTES", value)
+    with caplog.at_level(logging.WARNING, logger="claude_otel"):
+        captured = capture(capture_content="SPAN_ONLY")
+    assert any("CLAUDE_OTEL_MAX_CONTENT_BYTES" in record.getMessage() for record in caplog.records)
+    client.messages.create(**KW)
+    assert "claude_otel.content.truncated" not in captured.call()  # The default limit.
+
+
 def test_the_environment_sets_the_limit(capture, client: anthropic.Anthropic, monkeypatch) -> None:
     monkeypatch.setenv("CLAUDE_OTEL_MAX_CONTENT_BYTES", "300")
     captured = capture(capture_content="SPAN_ONLY")

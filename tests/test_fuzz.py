@@ -192,6 +192,16 @@ def test_json_answers(sim: Simulator, fuzz_client: anthropic.Anthropic, answer: 
 
 
 @FUZZ
+@given(answer=json_body(), count=maybe(st.integers(0, 10**6)), capture=st.booleans())
+def test_count_tokens_answers(sim: Simulator, fuzz_client: anthropic.Anthropic, answer: tuple[int, bytes, str], count: object, capture: bool) -> None:
+    status, data, content_type = answer
+    if status == 200:
+        data = json.dumps({} if count is _OMIT else {"input_tokens": count}).encode()
+    key = sim.raw(data, status=status, content_type=content_type, headers={"request-id": "req_fuzz"})
+    both_ways(sim, key, lambda headers: fuzz_client.messages.count_tokens(model=MODEL, messages=MESSAGES, extra_headers=headers), capture)
+
+
+@FUZZ
 @given(answer=json_body(), capture=st.booleans())
 def test_json_answers_read_raw(sim: Simulator, fuzz_client: anthropic.Anthropic, answer: tuple[int, bytes, str], capture: bool) -> None:
     # The application reads the body itself: claude_otel decodes it for its usage, whatever it is.

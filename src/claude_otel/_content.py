@@ -116,7 +116,8 @@ class ContentCapture:
                 raise ValueError(f"claude_otel: max_content_bytes must be a whole number >= 1, not {max_bytes!r}")
         elif os.environ.get(ENV_MAX_BYTES, "").strip():
             text = os.environ[ENV_MAX_BYTES].strip()
-            max_bytes = int(text) if text.isdigit() and int(text) >= 1 else None
+            # `isdecimal` and a bounded length: `int()` refuses a number of thousands of digits, by raising.
+            max_bytes = int(text) if text.isascii() and text.isdecimal() and len(text) < 19 and int(text) >= 1 else None
             if max_bytes is None:
                 log.warning("claude_otel: %s=%r is not a whole number >= 1; using %d", ENV_MAX_BYTES, text, DEFAULT_MAX_BYTES)
         if hook is not None and not callable(hook):
