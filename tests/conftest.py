@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import Iterator
 
 import anthropic
 import pytest
+from hypothesis import settings
 from opentelemetry import metrics
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -16,6 +18,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import claude_otel
 from claude_otel.testing import SCENARIO_HEADER, Simulator
+
+# CI replays the same examples every run (`HYPOTHESIS_PROFILE=ci`, set by `.ci/run`); a developer's run explores.
+settings.register_profile("ci", derandomize=True, database=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 MODEL = "claude-sonnet-5-5"
 MESSAGES = [{"role": "user", "content": "Say hello."}]

@@ -340,4 +340,5 @@ def test_bad_attribution_callback_never_breaks_reading(sim: Simulator, caplog) -
 
 def test_batch_attribution_must_be_a_function() -> None:
     with pytest.raises(TypeError, match="batch_attribution"):
-        claude_otel.instrument(batch_attribution="tenant")
+        # A provider of its own: `instrument()` sets up the global one (OTLP to localhost) before it checks options.
+        claude_otel.instrument(tracer_provider=TracerProvider(), batch_attribution="tenant")

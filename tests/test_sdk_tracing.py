@@ -4,6 +4,7 @@ trace context still sent to the API."""
 from __future__ import annotations
 
 import gc
+import json
 
 import anthropic
 import pytest
@@ -32,6 +33,19 @@ RICH = {
 
 # Values that differ between two runs of the same call, whatever records them.
 PER_RUN = {"anthropic.request.id", "gen_ai.response.time_to_first_chunk"}
+
+# Content attributes (JSON strings): ours holds all of the SDK's and may add to it, such as the `finish_reason` that
+# the conventions' schema requires of an output message.
+CONTENT = {"gen_ai.system_instructions", "gen_ai.input.messages", "gen_ai.output.messages"}
+
+
+def holds(ours: object, theirs: object) -> bool:
+    """Whether `ours` has all of `theirs`: the same lists, and objects with at least the same fields."""
+    if isinstance(theirs, dict):
+        return isinstance(ours, dict) and all(key in ours and holds(ours[key], value) for key, value in theirs.items())
+    if isinstance(theirs, list):
+        return isinstance(ours, list) and len(ours) == len(theirs) and all(map(holds, ours, theirs))
+    return ours == theirs
 
 
 def run_calls(client: anthropic.Anthropic) -> None:
@@ -82,19 +96,22 @@ def sdk_client(sim, provider: TracerProvider, **options) -> anthropic.Anthropic:
 
 @needs_sdk_tracing
 @pytest.mark.parametrize(
-    ("workload", "count", "per_run"),
+    ("workload", "count", "per_run", "traces"),
     [
-        (run_calls, 10, PER_RUN),
+        (run_calls, 10, PER_RUN, {}),
         # Batch ids, and the URLs that hold them, differ between the two runs against one simulator.
-        (run_batch_calls, 10, PER_RUN | {"anthropic.message.batch.id", "url.full", "url.path"}),
+        (run_batch_calls, 10, PER_RUN | {"anthropic.message.batch.id", "url.full", "url.path"}, {}),
+        # In the SDK's content mode, claude_otel captures content as well (on spans), unless told otherwise.
+        (run_calls, 10, PER_RUN, {"content_mode": "content"}),
     ],
+    ids=["calls", "batches", "content"],
 )
-def test_superset_of_the_sdk_span(sim, workload, count, per_run) -> None:
+def test_superset_of_the_sdk_span(sim, workload, count, per_run, traces: dict) -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
 
-    workload(sdk_client(sim, provider))  # The SDK's own spans, claude_otel not instrumented.
+    workload(sdk_client(sim, provider, traces=traces))  # The SDK's own spans, claude_otel not instrumented.
     gc.collect()
     sdk_spans = exporter.get_finished_spans()
     exporter.clear()
@@ -102,7 +119,7 @@ def test_superset_of_the_sdk_span(sim, workload, count, per_run) -> None:
 
     claude_otel.instrument(tracer_provider=TracerProvider())  # Exports nowhere: the client's own provider wins.
     try:
-        workload(sdk_client(sim, provider))
+        workload(sdk_client(sim, provider, traces=traces))
         gc.collect()
         ours = [span for span in exporter.get_finished_spans() if is_call_span(span)]
     finally:
@@ -111,14 +128,22 @@ def test_superset_of_the_sdk_span(sim, workload, count, per_run) -> None:
     # Never two call spans for a call: no SDK span at all, and ours (their attempt spans aside) one for one.
     assert {span.instrumentation_scope.name for span in exporter.get_finished_spans()} == {"claude_otel"}
     assert len(ours) == len(sdk_spans) == count
+    assert any(CONTENT & set(span.attributes) for span in sdk_spans) == bool(traces)
     for sdk_span, our_span in zip(sdk_spans, ours):
         missing = {key: value for key, value in sdk_span.attributes.items() if key not in our_span.attributes}
         assert not missing, (sdk_span.name, missing)
         differing = {
             key: (value, our_span.attributes[key])
             for key, value in sdk_span.attributes.items()
-            if key not in per_run and our_span.attributes[key] != value
+            if key not in per_run | CONTENT and our_span.attributes[key] != value
         }
+        differing.update(
+            {
+                key: (value, our_span.attributes[key])
+                for key, value in sdk_span.attributes.items()
+                if key in CONTENT and not holds(json.loads(our_span.attributes[key]), json.loads(value))
+            }
+        )
         assert not differing, (sdk_span.name, differing)
         assert (our_span.status.status_code.name == "ERROR") == (sdk_span.status.status_code.name == "ERROR")
 

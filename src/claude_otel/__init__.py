@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
@@ -40,6 +40,9 @@ def instrument(
     prices: str | os.PathLike[str] | None = None,
     max_attribute_values: int = 100,
     batch_attribution: Callable[[str, str], Mapping[str, str | int | float | bool] | None] | None = None,
+    capture_content: str | None = None,
+    max_content_bytes: int | None = None,
+    content_hook: Callable[[dict[str, Any]], Any] | None = None,
 ) -> None:
     """Instruments the `anthropic` SDK. Idempotent: a second call changes nothing.
 
@@ -57,6 +60,10 @@ def instrument(
     key on metrics (see `attributes`). `batch_attribution(batch_id, custom_id)` gives the attribution of a Message
     Batch result read in a process that did not create the batch (e.g. from a `custom_id` prefix), as a mapping
     like the arguments of `attributes`, or `None`.
+    `capture_content` records prompts and completions: `NO_CONTENT` (the default), `SPAN_ONLY`, `EVENT_ONLY` or
+    `SPAN_AND_EVENT`, over `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`; `max_content_bytes` bounds the
+    content of a call (default 750000, or `CLAUDE_OTEL_MAX_CONTENT_BYTES`); `content_hook(content)` returns what to
+    record of it, to redact, or `None` for nothing (see `claude_otel._content`).
     """
     from ._instrumentor import check_options
     from ._providers import default_meter_provider, default_tracer_provider
@@ -71,6 +78,9 @@ def instrument(
         "prices": prices,
         "max_attribute_values": max_attribute_values,
         "batch_attribution": batch_attribution,
+        "capture_content": capture_content,
+        "max_content_bytes": max_content_bytes,
+        "content_hook": content_hook,
     }
     check_options(options)  # Bad options raise before any provider is set up.
     AnthropicInstrumentor().instrument(

@@ -31,6 +31,7 @@ from ._extract import as_int, as_str, field
 if TYPE_CHECKING:
     from ._attribution import CardinalityGuard, ResultAttribution
     from ._batches import BatchRegistry
+    from ._content import ContentCapture, Recorder
     from ._metrics import Metrics
     from ._prices import PriceTable
     from ._request_log import RequestLog
@@ -66,6 +67,8 @@ class Settings:
     """The Message Batches this process created, and what it recorded of each."""
     batch_attribution: ResultAttribution | None
     """The application's attribution of batch results by batch id and `custom_id`."""
+    content: ContentCapture | None = None
+    """What content to capture, opted in; `None` captures none."""
 
 
 class Call:
@@ -104,6 +107,7 @@ class Call:
         "output_tokens",
         "compaction",
         "count_tokens",
+        "content",
         "_end_once",
     )
 
@@ -156,6 +160,8 @@ class Call:
         self.output_tokens: int | None = None
         self.compaction: tuple[int, int] | None = None
         self.count_tokens: int | None = None
+        # The call's content when the application captures it, else `None`: nothing of it is read.
+        self.content: Recorder | None = None
         self._end_once = threading.Lock()
 
     # --- attempts -------------------------------------------------------------------------------------------------
@@ -212,6 +218,8 @@ class Call:
             self.count_tokens = as_int(field(data, "input_tokens"))
             return
         self._absorb_message(data, complete=True)
+        if self.content is not None:
+            self.content.message(data)
 
     def _absorb_message(self, message: object, complete: bool) -> None:
         self.response_id = as_str(field(message, "id")) or self.response_id
@@ -255,6 +263,8 @@ class Call:
                 self.deltas += 1
                 if self.first_chunk is None:
                     self.first_chunk = time.perf_counter()
+                if self.content is not None:
+                    self.content.delta(event)
             elif kind == "message_start":
                 self._absorb_message(event.message, complete=False)  # type: ignore[attr-defined]
             elif kind == "message_delta":
@@ -269,6 +279,8 @@ class Call:
                 self.compaction = _compaction(usage) or self.compaction
             elif kind == "message_stop":
                 self.saw_message_stop = True
+            elif kind == "content_block_start" and self.content is not None:
+                self.content.block_start(event)
             elif kind not in _OTHER_EVENTS:
                 log.debug("claude_otel: unknown stream event type %r, passed on as it is", kind)
         except Exception:
@@ -325,6 +337,8 @@ class Call:
             # the status stays unset, as the SDK's own spans leave it.
             cost = self._cost(attributes)
             span.set_attributes(attributes)
+            if self.content is not None:
+                self.content.record(span, attributes, self.metric_base)
             if outcome in (Outcome.FAILED, Outcome.TRUNCATED) and self.body is not None:
                 span.add_event(sc.EVENT_STREAM_FAILURE, self._stream_failure(attributes, failure, duration))
             if self.stop_reason == "refusal" and attributes.get(sc.ANTHROPIC_STOP_REASON) == "refusal":

@@ -39,8 +39,15 @@ _MISSING = object()
 
 
 def as_int(value: object) -> int | None:
-    # `bool` is an `int` too, and a token count is never one.
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    """`value` when it can be a count (every whole number claude_otel reads is one: tokens, `max_tokens`, `top_k`).
+
+    `bool` is an `int` too, and a count is never one. Nor is it negative, which metric counters refuse, or beyond
+    2**53, past which sums of counts overflow OTLP's int64 and JSON readers lose digits.
+    """
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < _MAX_COUNT else None
+
+
+_MAX_COUNT = 2**53
 
 
 def as_str(value: object) -> str | None:

@@ -32,6 +32,9 @@ _OPTIONS = frozenset(
         "prices",
         "max_attribute_values",
         "batch_attribution",
+        "capture_content",
+        "max_content_bytes",
+        "content_hook",
     }
 )
 
@@ -46,7 +49,8 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     records the metrics of `claude_otel._metrics`, `legacy_metrics` also under the earlier conventions' names;
     `prices` is a price file over the bundled table (`claude_otel._prices`); `max_attribute_values` bounds the
     distinct values of each attribution key on metrics (`claude_otel._attribution`); `batch_attribution` attributes
-    Message Batch results by batch id and `custom_id` (`claude_otel._batches`).
+    Message Batch results by batch id and `custom_id` (`claude_otel._batches`). `capture_content`,
+    `max_content_bytes` and `content_hook` capture prompts and completions, opted in (`claude_otel._content`).
     """
 
     _hooks: Any = None
@@ -58,6 +62,7 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         from ._attribution import CardinalityGuard, ResultAttribution
         from ._batches import BatchRegistry
         from ._call import Settings
+        from ._content import ContentCapture
         from ._metrics import Metrics
         from ._patches import Hooks
         from ._request_log import RequestLog
@@ -65,11 +70,15 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         prices = check_options(kwargs)
         max_values = kwargs.get("max_attribute_values", 100)
         batch_attribution = kwargs.get("batch_attribution")
+        logger_provider = _logger_provider(kwargs.get("logger_provider"))
+        content = ContentCapture.configure(
+            kwargs.get("capture_content"), kwargs.get("max_content_bytes"), kwargs.get("content_hook"), logger_provider
+        )
         if not _sdk_has_hooks():
             return
         settings = Settings(
             rate_limit_headers=bool(kwargs.get("rate_limit_headers", True)),
-            request_log=RequestLog(bool(kwargs.get("request_log", True)), _logger_provider(kwargs.get("logger_provider"))),
+            request_log=RequestLog(bool(kwargs.get("request_log", True)), logger_provider),
             metrics=(
                 Metrics(kwargs.get("meter_provider"), legacy=bool(kwargs.get("legacy_metrics", False)))
                 if kwargs.get("metrics", True)
@@ -79,6 +88,7 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             guard=CardinalityGuard(max_values),
             batches=BatchRegistry(),
             batch_attribution=ResultAttribution(batch_attribution) if batch_attribution is not None else None,
+            content=content,
         )
         hooks = Hooks(kwargs.get("tracer_provider"), propagate=bool(kwargs.get("propagate", True)), settings=settings)
         hooks.apply()
@@ -94,6 +104,7 @@ def check_options(options: dict[str, Any]) -> Any:
     """Checks the options of `instrument()` and returns the price table they give. Raises, before anything is set
     up: `TypeError` for an unknown option or a wrong type, `ValueError` for a bad value, `PriceTableError` for a
     malformed price file (here, never at call time)."""
+    from ._content import check_options as check_content_options
     from ._prices import PriceTable
 
     unknown = set(options) - _OPTIONS
@@ -105,6 +116,7 @@ def check_options(options: dict[str, Any]) -> Any:
     batch_attribution = options.get("batch_attribution")
     if batch_attribution is not None and not callable(batch_attribution):
         raise TypeError(f"claude_otel: batch_attribution must be a function (batch_id, custom_id), not {batch_attribution!r}")
+    check_content_options(options.get("capture_content"), options.get("max_content_bytes"), options.get("content_hook"))
     return PriceTable.load(options.get("prices"))
 
 

@@ -164,7 +164,10 @@ class Hooks:
             if batch is None:
                 name = f"{operation} {model}" if model else operation
                 span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
-                return Call(span, tracer, *call_arguments)
+                call = Call(span, tracer, *call_arguments)
+                if operation == sc.OPERATION_CHAT and self._settings.content is not None:
+                    call.content = self._settings.content.recorder(span, body, sdk_options)
+                return call
             creation = self._settings.batches.creation(batch[2]) if batch[2] is not None else None
             span = tracer.start_span(
                 f"anthropic.messages.{operation}",

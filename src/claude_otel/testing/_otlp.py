@@ -1,7 +1,9 @@
 """A minimal OTLP receiver on loopback, gRPC and HTTP/protobuf, that keeps what it receives.
 
 For tests of a telemetry pipeline, claude_otel's own and an application's: point `OTEL_EXPORTER_OTLP_ENDPOINT` at
-`grpc_endpoint` or `http_endpoint` and read `spans` (and `metrics` requests) once the exporter has flushed.
+`grpc_endpoint` or `http_endpoint` and read `spans` (and `metrics` and `logs` requests) once the exporter has flushed.
+`payloads` keeps every export request as the bytes of its protobuf message, uncompressed, to scan for what must never
+be sent.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class OtlpReceiver:
 
     spans: list[ReceivedSpan] = field(default_factory=list)
     metrics: list[Any] = field(default_factory=list)
+    logs: list[Any] = field(default_factory=list)
+    payloads: list[bytes] = field(default_factory=list)
     _grpc_server: Any = None
     _http_server: ThreadingHTTPServer | None = None
     _grpc_port: int = 0
@@ -55,6 +59,7 @@ class OtlpReceiver:
 
     def __enter__(self) -> OtlpReceiver:
         import grpc
+        from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
         from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
         from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
@@ -62,18 +67,24 @@ class OtlpReceiver:
 
         class TraceService(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
             def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 - the service's name
+                receiver._keep(request.SerializeToString())
                 receiver._add_traces(request, "grpc")
                 return trace_service_pb2.ExportTraceServiceResponse()
 
         class MetricsService(metrics_service_pb2_grpc.MetricsServiceServicer):  # type: ignore[misc]
             def Export(self, request: Any, context: Any) -> Any:  # noqa: N802
-                with receiver._lock:
-                    receiver.metrics.append(request)
+                receiver._keep(request.SerializeToString(), receiver.metrics, request)
                 return metrics_service_pb2.ExportMetricsServiceResponse()
+
+        class LogsService(logs_service_pb2_grpc.LogsServiceServicer):  # type: ignore[misc]
+            def Export(self, request: Any, context: Any) -> Any:  # noqa: N802
+                receiver._keep(request.SerializeToString(), receiver.logs, request)
+                return logs_service_pb2.ExportLogsServiceResponse()
 
         self._grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(), self._grpc_server)
         metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(MetricsService(), self._grpc_server)
+        logs_service_pb2_grpc.add_LogsServiceServicer_to_server(LogsService(), self._grpc_server)
         self._grpc_port = self._grpc_server.add_insecure_port("127.0.0.1:0")
         self._grpc_server.start()
 
@@ -101,6 +112,12 @@ class OtlpReceiver:
             time.sleep(0.05)
         with self._lock:
             return list(self.spans)
+
+    def _keep(self, payload: bytes, requests: list[Any] | None = None, request: Any = None) -> None:
+        with self._lock:
+            self.payloads.append(payload)
+            if requests is not None:
+                requests.append(request)
 
     def _add_traces(self, request: Any, protocol: str) -> None:
         received = []
@@ -134,6 +151,7 @@ class _HttpHandler(BaseHTTPRequestHandler):
         pass
 
     def do_POST(self) -> None:  # noqa: N802
+        from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
         from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
         from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
@@ -144,14 +162,18 @@ class _HttpHandler(BaseHTTPRequestHandler):
         elif encoding == "deflate":
             data = zlib.decompress(data)
         if self.path == "/v1/traces":
+            self.receiver._keep(data)
             request = ExportTraceServiceRequest()
             request.ParseFromString(data)
             self.receiver._add_traces(request, "http/protobuf")
         elif self.path == "/v1/metrics":
             metrics_request = ExportMetricsServiceRequest()
             metrics_request.ParseFromString(data)
-            with self.receiver._lock:
-                self.receiver.metrics.append(metrics_request)
+            self.receiver._keep(data, self.receiver.metrics, metrics_request)
+        elif self.path == "/v1/logs":
+            logs_request = ExportLogsServiceRequest()
+            logs_request.ParseFromString(data)
+            self.receiver._keep(data, self.receiver.logs, logs_request)
         self.send_response(200)
         self.send_header("content-type", "application/x-protobuf")
         self.send_header("content-length", "0")

@@ -23,6 +23,7 @@ SDK's retry succeed, with no state in the server, whatever the concurrency. The 
     drop                the connection closes: mid-stream for a stream, before any response otherwise
     truncate            HTTP 200, a few events, then the stream ends without `message_delta` / `message_stop`
     stall:S             waits S seconds before answering (for read timeouts)
+    raw:KEY             the bytes registered with `Simulator.raw(...)`, which returned KEY, exactly as they are
 
 On the Message Batches routes, the status codes, `stall` and (for results) `drop` apply.
 
@@ -110,6 +111,21 @@ class Step:
         return cls(name or "ok", argument or None, no_retry)
 
 
+@dataclass(frozen=True)
+class RawResponse:
+    """A response served byte for byte (the `raw:KEY` step): any status, headers and body, well-formed or not.
+
+    The body goes out in `chunks`, each one HTTP chunk flushed on its own, so that a client reads them as separate
+    reads (an SSE event split mid-line, say). `complete=False` closes the connection after the last chunk without the
+    chunked encoding's end: the client sees the server hang up mid-body.
+    """
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    chunks: tuple[bytes, ...]
+    complete: bool
+
+
 @dataclass
 class Simulator:
     """The simulator server. Use it as a context manager, or `start()` and `stop()` it.
@@ -129,11 +145,12 @@ class Simulator:
     batch_polls: int = 2
     batch_turnaround: float = 1830.0
     max_batch_bytes: int = 256 * 1024 * 1024
-    requests: list[RecordedRequest] = field(default_factory=list)
+    requests: list[RecordedRequest] = field(default_factory=list, repr=False)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _raw: dict[str, RawResponse] = field(default_factory=dict, repr=False)
 
     @property
     def url(self) -> str:
@@ -171,8 +188,42 @@ class Simulator:
         with self._lock:
             self.requests.append(request)
 
+    def raw(
+        self,
+        chunks: bytes | list[bytes],
+        *,
+        status: int = 200,
+        content_type: str = "text/event-stream; charset=utf-8",
+        headers: dict[str, str] | None = None,
+        complete: bool = True,
+    ) -> str:
+        """Registers a response to serve as it is, and returns the key of its step: `scenario(f"raw:{key}")`.
+
+        The simulator adds only `request-id` (unless `headers` has one) and the chunked encoding around `chunks`.
+        """
+        response_headers = {"content-type": content_type, **(headers or {})}
+        response = RawResponse(
+            status,
+            tuple(response_headers.items()),
+            (chunks,) if isinstance(chunks, bytes) else tuple(chunks),
+            complete,
+        )
+        with self._lock:
+            key = f"{next(self._ids):x}"
+            self._raw[key] = response
+        return key
+
+    def forget(self, key: str) -> None:
+        """Drops the response registered under `key`."""
+        with self._lock:
+            self._raw.pop(key, None)
+
 
 class _Server(ThreadingHTTPServer):
+    # Hundreds of clients may connect at once (a test of concurrency); the default backlog of 5 would make most of
+    # them wait a second for their SYN to be sent again.
+    request_queue_size = 1024
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hangs up (an abandoned stream, a test's dropped connection) is no error of the simulator's.
         pass
@@ -182,6 +233,9 @@ class _Handler(BaseHTTPRequestHandler):
     simulator: Simulator
     protocol_version = "HTTP/1.1"
     server_version = "claude-sim/1"
+    # Headers and body go out in separate writes: with Nagle's algorithm on, the body waits for the client's delayed
+    # ACK of the headers, some 40 ms per response on Linux loopback.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         pass  # Quiet: tests and the demo print what matters.
@@ -217,6 +271,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif sim.first_byte_delay:
             time.sleep(sim.first_byte_delay)
 
+        if step.name == "raw":
+            self._send_raw(sim._raw.get(step.argument or ""), request_id)
+            return
         if not isinstance(body, dict):
             self._send_json(400, _error_body("invalid_request_error", "The request body is not valid JSON."), request_id)
             return
@@ -342,6 +399,28 @@ class _Handler(BaseHTTPRequestHandler):
             payload["error"]["details"] = {"error_code": "enforced_spend_limit_reached"}
         payload["request_id"] = request_id
         self._send_json(status, payload, request_id, extra)
+
+    def _send_raw(self, response: RawResponse | None, request_id: str) -> None:
+        if response is None:
+            self._send_json(500, _error_body("api_error", "No raw response is registered under this key."), request_id)
+            return
+        self.send_response(response.status)
+        headers = dict(response.headers)
+        if not any(key.lower() == "request-id" for key in headers):
+            headers["request-id"] = request_id
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        for chunk in response.chunks:
+            if chunk:  # An empty chunk would be the end of the body.
+                self._chunk(chunk)
+        if response.complete:
+            self.wfile.write(b"0\r\n\r\n")
+        else:
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     def _send_stream(self, model: str, body: dict[str, Any], step: Step, request_id: str) -> None:
         bedrock = self.path.startswith("/model/")
