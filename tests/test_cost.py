@@ -152,3 +152,15 @@ def test_prices_command() -> None:
     assert sonnet.split()[1:6] == ["2", "2.5", "4", "0.1", "10"]
     assert "genai-prices" in sonnet
     assert "batch discount: 0.5" in result.stdout
+
+
+def test_model_names_from_responses_never_grow_the_table_without_bound(caplog) -> None:
+    from claude_otel._prices import _MAX_MODELS
+
+    table = PriceTable.load()
+    with caplog.at_level(logging.WARNING, logger="claude_otel"):
+        for number in range(_MAX_MODELS * 2):
+            assert table.price(f"claude-imaginary-{number}") is None
+    assert len(table._resolved) <= _MAX_MODELS
+    assert len([r for r in caplog.records if "no price for model" in r.getMessage()]) == _MAX_MODELS
+    assert table.price(SONNET) is not None  # Known models still resolve once the cache is full.

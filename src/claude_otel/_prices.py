@@ -77,6 +77,10 @@ class Cost(NamedTuple):
     total: float
 
 
+_MAX_MODELS = 1000
+"""Distinct model names whose resolution is cached, and whose missing price is warned about, at most."""
+
+
 class PriceTable:
     """The prices in use: the bundled table, with an override file's rows on top."""
 
@@ -112,7 +116,7 @@ class PriceTable:
         name = normalize(model)
         key = name if name in self.rows else self._aliases.get(name) or self._aliases.get(model)
         price = self.rows.get(key) if key else None
-        if price is None and model not in self._warned:
+        if price is None and model not in self._warned and len(self._warned) < _MAX_MODELS:
             self._warned.add(model)
             log.warning(
                 "claude_otel: no price for model %r: its tokens are counted, its cost is left unset and marked "
@@ -120,7 +124,8 @@ class PriceTable:
                 model,
                 PRICES_ENV,
             )
-        self._resolved[model] = price
+        if len(self._resolved) < _MAX_MODELS:  # Model names come from responses too: never an unbounded cache.
+            self._resolved[model] = price
         return price
 
     def cost(self, price: Price, usage: dict[str, Any], output_tokens: int, batch: bool) -> Cost:
