@@ -737,3 +737,22 @@ def test_any_request_id_finds_its_trace(exported) -> None:
         value(a.value) for request in receiver.traces for rs in request.resource_spans for a in rs.resource.attributes if a.key == "service.name"
     }
     assert services == {"stack-test"}
+
+
+def test_readme_says_what_the_files_do() -> None:
+    """README "The stack": its ports table is what compose publishes, its sampling table what the collector does."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## The stack: collector, Jaeger, Prometheus, Grafana", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| (\d+) \| ([\w-]+) \|", section, re.MULTILINE)
+    documented = {(int(port), service) for port, service in rows}
+    compose = {(host, name.removeprefix("otel-")) for name, s in COMPOSE["services"].items() for _, host in published(s).values()}
+    assert documented == compose
+    sampling = COLLECTOR["processors"]["tail_sampling"]
+    policies = {policy["name"]: policy for policy in sampling["policies"]}
+    assert set(re.findall(r"^\| `([\w-]+)` \|", section, re.MULTILINE)) == set(policies)
+    assert f"longer than {policies['keep-slow']['latency']['threshold_ms'] // 1000} s" in section
+    assert f"{policies['sample-the-rest']['probabilistic']['sampling_percentage']} % of the others" in section
+    assert f"decided {sampling['decision_wait'].removesuffix('s')} s after a trace's first span" in section
+    for name in COLLECTOR["processors"]["attributes/strip_content"]["actions"]:
+        assert f"`{name['key']}`" in section
+    assert "docker compose -f docker-compose.yml -f stack/allow-content.compose.yml up -d" in section
