@@ -34,10 +34,12 @@ import anthropic
 import pytest
 import yaml
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -522,7 +524,8 @@ STREAMED = {"streamed", "abandoned stream", "error after 200", "truncated stream
 
 @pytest.fixture(scope="module")
 def exported() -> typing.Iterator[tuple[OtlpReceiver, str, dict[str, float]]]:
-    """The workload above, instrumented with content capture on (span and event), exported over real OTLP/gRPC.
+    """The workload above, instrumented with content capture on (span and event), exported over real OTLP/gRPC
+    (traces, metrics and logs).
 
     Yields the receiver, the canary that the prompt, system instructions and tool definitions carry, and the wall
     time of each call as the application saw it."""
@@ -541,8 +544,12 @@ def exported() -> typing.Iterator[tuple[OtlpReceiver, str, dict[str, float]]]:
         tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=receiver.grpc_endpoint, insecure=True)))
         logger_provider = LoggerProvider(resource=resource)
         logger_provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter(endpoint=receiver.grpc_endpoint, insecure=True)))
+        reader = PeriodicExportingMetricReader(
+            OTLPMetricExporter(endpoint=receiver.grpc_endpoint, insecure=True), export_interval_millis=3_600_000
+        )
+        meter_provider = MeterProvider(metric_readers=[reader], resource=resource)
         claude_otel.instrument(
-            tracer_provider=tracer_provider, meter_provider=MeterProvider(), logger_provider=logger_provider,
+            tracer_provider=tracer_provider, meter_provider=meter_provider, logger_provider=logger_provider,
             capture_content="SPAN_AND_EVENT",
         )  # fmt: skip
         tracer = tracer_provider.get_tracer("app")
@@ -570,6 +577,7 @@ def exported() -> typing.Iterator[tuple[OtlpReceiver, str, dict[str, float]]]:
         finally:
             claude_otel.uninstrument()
             tracer_provider.shutdown()
+            meter_provider.shutdown()
             logger_provider.shutdown()
         yield receiver, canary, walls
 
@@ -756,3 +764,30 @@ def test_readme_says_what_the_files_do() -> None:
     for name in COLLECTOR["processors"]["attributes/strip_content"]["actions"]:
         assert f"`{name['key']}`" in section
     assert "docker compose -f docker-compose.yml -f stack/allow-content.compose.yml up -d" in section
+
+
+def test_histogram_points_carry_the_trace_of_their_call(exported) -> None:
+    """The first link of the exemplar path (README "Exemplars"): claude_otel's duration histogram, as exported over
+    OTLP, has exemplars whose trace and span ids are a call span of the workload, failed calls' included (their
+    traces are always kept, so those links resolve in Jaeger)."""
+    receiver, _, _ = exported
+    calls = {
+        (span.trace_id, span.span_id): root
+        for root, trace in traces_by_root(receiver).items()
+        for span in trace
+        if any(a.key == "claude_otel.attempts" for a in span.attributes)
+    }
+    points = [
+        point
+        for request in receiver.metrics
+        for rm in request.resource_metrics
+        for sm in rm.scope_metrics
+        for metric in sm.metrics
+        if metric.name == "gen_ai.client.inference.duration"
+        for point in metric.histogram.data_points
+    ]
+    exemplars = [exemplar for point in points for exemplar in point.exemplars]
+    assert exemplars, "no exemplar on the duration histogram"
+    linked = {calls[(exemplar.trace_id, exemplar.span_id)] for exemplar in exemplars}  # KeyError: not a call span
+    # The histogram keeps the last exemplar of each bucket: failures have a series of their own (error.type).
+    assert {"failed after retries", "rejected"} <= linked
