@@ -6,11 +6,13 @@ There is no container engine here, so the containers never run. What is proven i
 - compose matches a schema of services, pinned images, ports and mounted files that exist in the repository;
 - Grafana's provisioning points at the right uids, URLs and mount paths;
 - Prometheus: `promtool check config` on the file compose mounts, and the real (Debian) Prometheus run with that
-  file, only its target moved to loopback, scraping an exporter that answers as the collector's does: it asks for
-  OpenMetrics, keeps the exemplar's trace_id, and keeps `job` = the sending service;
+  file, only its target moved to loopback, scraping a stand-in for the collector's exporter (hand-written
+  OpenMetrics of the exporter's shape): it asks for OpenMetrics, keeps the exemplar's trace_id, and keeps `job` =
+  the sending service;
 - the tail-sampling policies and the content stripping, evaluated as the collector's processors define them, on
   what claude_otel really exports over OTLP (simulator workload): the attribute names and types they rely on are
-  the ones claude_otel emits.
+  the ones claude_otel emits; and its histogram exemplars link to its call spans;
+- README "The stack" says what the files do (ports, policies, thresholds, stripped names).
 """
 
 from __future__ import annotations
@@ -158,6 +160,30 @@ def merge(base: typing.Any, overlay: typing.Any) -> typing.Any:
     return copy.deepcopy(overlay)
 
 
+DATASOURCES = "stack/grafana/provisioning/datasources/claude-otel.yaml"
+
+
+def strings(node: typing.Any) -> typing.Iterator[str]:
+    """Every string value in a loaded YAML document."""
+    if isinstance(node, dict):
+        for item in node.values():
+            yield from strings(item)
+    elif isinstance(node, list):
+        for item in node:
+            yield from strings(item)
+    elif isinstance(node, str):
+        yield node
+
+
+def prometheus_mount() -> tuple[str, str]:
+    ((source, target),) = mounts(COMPOSE["services"]["prometheus"]).items()
+    return source, target
+
+
+def prometheus_config_path() -> Path:
+    return ROOT / prometheus_mount()[0]
+
+
 # --- the collector config --------------------------------------------------------------------------------------------
 
 
@@ -230,7 +256,7 @@ def test_collector_endpoints_match_compose() -> None:
     # Prometheus scrapes the collector service on the prometheus exporter's port.
     exporter = COLLECTOR["exporters"]["prometheus"]
     prometheus_config = load(prometheus_config_path())
-    ((job,),) = [[job for job in prometheus_config["scrape_configs"]]]
+    (job,) = prometheus_config["scrape_configs"]
     ((target,),) = [group["targets"] for group in job["static_configs"]]
     assert target == f"{collector_name}:{port_of(exporter['endpoint'])}"
     assert host_of(exporter["endpoint"]) == "0.0.0.0"
@@ -253,7 +279,7 @@ def test_metrics_keep_exemplars_and_the_classic_names() -> None:
     assert exporter["translation_strategy"] == "UnderscoreEscapingWithSuffixes"
     # `job` = the service's name: not copied resource attributes, not the scrape job's name.
     assert "resource_to_telemetry_conversion" not in exporter and "resource_constant_labels" not in exporter
-    ((job,),) = [load(prometheus_config_path())["scrape_configs"]]
+    (job,) = load(prometheus_config_path())["scrape_configs"]
     assert job["honor_labels"] is True
     command = COMPOSE["services"]["prometheus"]["command"]
     assert "--enable-feature=exemplar-storage" in command
@@ -358,30 +384,6 @@ def test_grafana_provisioning() -> None:
         assert isinstance(dashboard, dict) and dashboard.get("uid"), path.name
         uids = set(re.findall(r'"datasource":\s*\{[^{}]*"uid":\s*"([^"]+)"', path.read_text()))
         assert uids <= {"prometheus", "jaeger", "${datasource}", "$datasource", "-- Grafana --", "grafana"}, (path.name, uids)
-
-
-DATASOURCES = "stack/grafana/provisioning/datasources/claude-otel.yaml"
-
-
-def strings(node: typing.Any) -> typing.Iterator[str]:
-    """Every string value in a loaded YAML document."""
-    if isinstance(node, dict):
-        for item in node.values():
-            yield from strings(item)
-    elif isinstance(node, list):
-        for item in node:
-            yield from strings(item)
-    elif isinstance(node, str):
-        yield node
-
-
-def prometheus_mount() -> tuple[str, str]:
-    ((source, target),) = mounts(COMPOSE["services"]["prometheus"]).items()
-    return source, target
-
-
-def prometheus_config_path() -> Path:
-    return ROOT / prometheus_mount()[0]
 
 
 # --- Prometheus, for real --------------------------------------------------------------------------------------------
