@@ -376,7 +376,8 @@ def test_grafana_provisioning() -> None:
     assert provider["type"] == "file"
     assert provider["options"]["path"] == mounts(grafana)["./dashboards"]
     # The provisioning directory holds exactly these two files (Grafana reads every YAML file in them).
-    found = sorted(p.relative_to(ROOT / "stack/grafana/provisioning").as_posix() for p in (ROOT / "stack/grafana/provisioning").rglob("*") if p.is_file())
+    directory = ROOT / "stack/grafana/provisioning"
+    found = sorted(path.relative_to(directory).as_posix() for path in directory.rglob("*") if path.is_file())
     assert found == ["dashboards/claude-otel.yaml", "datasources/claude-otel.yaml"]
     # Dashboards, when there are any, are JSON objects whose data sources are the provisioned ones.
     for path in sorted((ROOT / "dashboards").glob("*.json")):
@@ -400,7 +401,8 @@ def prometheus_binary(name: str) -> str:
 
 def test_promtool_checks_the_mounted_config() -> None:
     promtool = prometheus_binary("promtool")
-    result = subprocess.run([promtool, "check", "config", str(prometheus_config_path())], capture_output=True, text=True, timeout=60)
+    command = [promtool, "check", "config", str(prometheus_config_path())]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout + result.stderr
 
@@ -545,7 +547,9 @@ def exported() -> typing.Iterator[tuple[OtlpReceiver, str, dict[str, float]]]:
         tracer_provider = TracerProvider(resource=resource)
         tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=receiver.grpc_endpoint, insecure=True)))
         logger_provider = LoggerProvider(resource=resource)
-        logger_provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter(endpoint=receiver.grpc_endpoint, insecure=True)))
+        logger_provider.add_log_record_processor(
+            BatchLogRecordProcessor(OTLPLogExporter(endpoint=receiver.grpc_endpoint, insecure=True))
+        )
         reader = PeriodicExportingMetricReader(
             OTLPMetricExporter(endpoint=receiver.grpc_endpoint, insecure=True), export_interval_millis=3_600_000
         )
@@ -700,7 +704,9 @@ def test_content_is_stripped_unless_allowed(exported) -> None:
     spans, logs = list(receiver.traces), list(receiver.logs)
     content = set(_content._KEYS)
     # What claude_otel sends with content capture on: these exact names, on spans and on the content events.
-    assert content == {"gen_ai.system_instructions", "gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.tool.definitions"}
+    assert content == {
+        "gen_ai.system_instructions", "gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.tool.definitions"
+    }  # fmt: skip
     assert content <= keys(spans) and content <= keys(logs)
     for requests in (spans, logs):
         assert canary.encode() in b"".join(request.SerializeToString() for request in requests)
@@ -740,12 +746,14 @@ def test_any_request_id_finds_its_trace(exported) -> None:
         assert all(isinstance(tag, str) and tag.startswith("req_") for tag in tagged)
         (call,) = [span for span in trace if any(a.key == "claude_otel.attempts" for a in span.attributes)]
         ids = [value(a.value) for a in call.attributes if a.key == "claude_otel.request_ids"]
-        every = [value(item) for item in ids[0].values] if ids else [value(a.value) for a in call.attributes if a.key == "anthropic.request.id"]
+        if ids:  # Every attempt's id, in order (absent only when no attempt got a response).
+            every = [value(item) for item in ids[0].values]
+        else:
+            every = [value(a.value) for a in call.attributes if a.key == "anthropic.request.id"]
         assert len(every) == {"ok": 1, "retried": 2, "failed after retries": 3}[label]
         assert set(every) <= tagged, label
-    services = {
-        value(a.value) for request in receiver.traces for rs in request.resource_spans for a in rs.resource.attributes if a.key == "service.name"
-    }
+    resources = [rs.resource for request in receiver.traces for rs in request.resource_spans]
+    services = {value(a.value) for resource in resources for a in resource.attributes if a.key == "service.name"}
     assert services == {"stack-test"}
 
 
