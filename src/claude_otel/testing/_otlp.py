@@ -1,7 +1,8 @@
 """A minimal OTLP receiver on loopback, gRPC and HTTP/protobuf, that keeps what it receives.
 
 For tests of a telemetry pipeline, claude_otel's own and an application's: point `OTEL_EXPORTER_OTLP_ENDPOINT` at
-`grpc_endpoint` or `http_endpoint` and read `spans` (and `metrics` and `logs` requests) once the exporter has flushed.
+`grpc_endpoint` or `http_endpoint` and read `spans` (and the `traces`, `metrics` and `logs` export requests, as
+protobuf messages) once the exporter has flushed.
 `payloads` keeps every export request as the bytes of its protobuf message, uncompressed, to scan for what must never
 be sent.
 """
@@ -40,6 +41,7 @@ class OtlpReceiver:
     """Receives OTLP traces and metrics over gRPC and HTTP on 127.0.0.1. Use as a context manager."""
 
     spans: list[ReceivedSpan] = field(default_factory=list)
+    traces: list[Any] = field(default_factory=list)
     metrics: list[Any] = field(default_factory=list)
     logs: list[Any] = field(default_factory=list)
     payloads: list[bytes] = field(default_factory=list)
@@ -67,7 +69,7 @@ class OtlpReceiver:
 
         class TraceService(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
             def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 - the service's name
-                receiver._keep(request.SerializeToString())
+                receiver._keep(request.SerializeToString(), receiver.traces, request)
                 receiver._add_traces(request, "grpc")
                 return trace_service_pb2.ExportTraceServiceResponse()
 
@@ -162,9 +164,9 @@ class _HttpHandler(BaseHTTPRequestHandler):
         elif encoding == "deflate":
             data = zlib.decompress(data)
         if self.path == "/v1/traces":
-            self.receiver._keep(data)
             request = ExportTraceServiceRequest()
             request.ParseFromString(data)
+            self.receiver._keep(data, self.receiver.traces, request)
             self.receiver._add_traces(request, "http/protobuf")
         elif self.path == "/v1/metrics":
             metrics_request = ExportMetricsServiceRequest()
