@@ -7,8 +7,8 @@ Prometheus at run time with nothing but the standard library and matplotlib. Not
 The PromQL is written for the metrics as the OpenTelemetry Collector's `prometheus` exporter (or the Python
 Prometheus exporter) exposes them: classic underscore translation with unit suffixes and `_total` (README, "Metrics,
 dollars and attribution"); the service name is the `job` label. Every query filters on the dashboards' template
-variables `$service` (`job`), `$model`, `$feature` and `$tenant`, whose "All" value is `.*` (which matches series
-without the label too: calls made outside any `claude_otel.attributes(...)`).
+variables `$service` (`job`, one service), `$model`, `$feature` and `$tenant`, whose "All" value is `.*` (which
+matches series without the label too: calls made outside any `claude_otel.attributes(...)`).
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ class Variable:
     metric: str
     """`label_values(<metric>, <label>)`: the values of `label` on the series `metric` (a selector)."""
     target_label: str
+    multi: bool = True
+    """Several values and "All" (`.*`) may be picked; else exactly one."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,8 @@ FILTER = 'job=~"$service", gen_ai_request_model=~"$model", claude_otel_feature=~
 """The template variables' selection, in every selector."""
 
 VARIABLES = (
-    Variable("service", "Service", "claude_otel_calls_total", "job"),
+    # One service at a time: the Jaeger trace search takes one service name (the `job` label is the service name).
+    Variable("service", "Service", "claude_otel_calls_total", "job", multi=False),
     Variable("model", "Model", 'claude_otel_calls_total{job=~"$service"}', "gen_ai_request_model"),
     Variable("feature", "Feature", 'claude_otel_calls_total{job=~"$service"}', "claude_otel_feature"),
     Variable("tenant", "Tenant", 'claude_otel_calls_total{job=~"$service"}', "claude_otel_tenant"),
@@ -159,11 +162,11 @@ RELIABILITY = Dashboard(
         Panel("Batch results by type", "Message Batch results read, by type (`succeeded`, `errored`, `canceled`, `expired`), over the time range.", "short", "bars", (Query(_total("claude_otel_batch_results_total", by="claude_otel_batch_result_type"), "{{claude_otel_batch_result_type}}"),)),
         Panel(
             "Recent failed requests",
-            "The last failed spans of the selected service in Jaeger (tag `error=true`): each row links to its trace, whose call span carries `anthropic.request.id`, `error.type` and every attempt. To find the trace of a request id, search Jaeger by tag `anthropic.request.id=req_...`.",
+            "The last failed Claude spans of the selected service in Jaeger (tags `error=true gen_ai.provider.name=anthropic`): each row links to its trace, whose call span carries `anthropic.request.id`, `error.type` and every attempt. To find the trace of a request id, search Jaeger by tag `anthropic.request.id=req_...`.",
             "short",
             "traces",
             width=24,
-            traces={"queryType": "search", "service": "$service", "tags": "error=true", "limit": 20},
+            traces={"queryType": "search", "service": "$service", "tags": "error=true gen_ai.provider.name=anthropic", "limit": 20},
         ),
     ),
 )
