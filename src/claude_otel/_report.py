@@ -20,6 +20,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -113,6 +114,10 @@ def _format(value: float, unit: str) -> str:
     return f"{value:.4g}"
 
 
+def _utc(at: float) -> datetime:
+    return datetime.fromtimestamp(at, tz=timezone.utc)
+
+
 def _axis_label(unit: str) -> str:
     return {"currencyUSD": "USD", "percentunit": "ratio", "s": "seconds", "reqps": "per second"}.get(unit, "")
 
@@ -172,7 +177,8 @@ def _run(
             with_data += _draw(axes[number // columns][number % columns], panel, prometheus, values, start, end, step_seconds)
         for number in range(len(panels), rows * columns):
             axes[number // columns][number % columns].axis("off")
-        figure.tight_layout(rect=(0, 0, 1, 0.97))
+        # Fixed margins: matplotlib's tight_layout measures every tick label, and costs seconds per image.
+        figure.subplots_adjust(left=0.1, right=0.98, top=1 - 0.9 / (4 * rows), bottom=0.8 / (4 * rows), hspace=0.5, wspace=0.25)
         path = directory / f"{dashboard.name}.png"
         try:
             figure.savefig(path, dpi=80)
@@ -192,10 +198,12 @@ def _draw(axis: Any, panel: d.Panel, prometheus: Prometheus, values: dict[str, s
         if panel.kind == "timeseries":
             for query in panel.queries:
                 for series in prometheus.range(d.expand(query.expr, values), start, end, step):
-                    points = [(float(at), float(value)) for at, value in series["values"]]
-                    axis.plot([at - end for at, _ in points], [value for _, value in points], label=legend(query.legend, series["metric"]))
+                    times = [_utc(float(at)) for at, _ in series["values"]]
+                    axis.plot(times, [float(value) for _, value in series["values"]], label=legend(query.legend, series["metric"]))
                     drawn += 1
-            axis.set_xlabel("seconds before now")
+            axis.set_xlim(_utc(start), _utc(end))
+            axis.tick_params(axis="x", labelrotation=20)
+            axis.set_xlabel("UTC")
             axis.set_ylabel(_axis_label(panel.unit))
             if drawn:
                 axis.legend(fontsize="small")
