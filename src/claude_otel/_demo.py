@@ -175,11 +175,8 @@ def run_demo(argv: Sequence[str] = (), out: TextIO = sys.stdout) -> int:
     labels: list[str] = []
     try:
         with trace.get_tracer("claude-otel-demo").start_as_current_span("demo workload"):
-            before = [0]
-
-            def label(step: str) -> None:
-                labels.extend([step] * (len(collect.spans) - before[0]))
-                before[0] = len(collect.spans)
+            def label(step: str) -> None:  # The call spans the step added are its rows.
+                labels.extend([step] * (len(collect.spans) - len(labels)))
 
             run_workload(client, async_client, simulated=not live, after_step=label)
     finally:

@@ -59,25 +59,32 @@ def grafana_values(since: float, step: float, scrape_interval: float, selection:
     }
 
 
+class QueryError(Exception):
+    """Prometheus refused a query, or answered something else than its API's JSON (the reason)."""
+
+
 class Prometheus:
-    """A Prometheus' HTTP API (`/api/v1/...`). Its methods raise `ReportError` when the server cannot be reached."""
+    """A Prometheus' HTTP API (`/api/v1/...`)."""
 
     def __init__(self, url: str) -> None:
         self.url = url.rstrip("/")
 
     def get(self, path: str, **params: str) -> Any:
-        """The `data` of a successful answer. Raises `ReportError` when unreachable, `QueryError` when it refuses."""
+        """The `data` of a successful answer. Raises `ReportError` when unreachable, `QueryError` otherwise."""
         address = f"{self.url}{path}?{urllib.parse.urlencode(params)}"
         try:
             with urllib.request.urlopen(address, timeout=_TIMEOUT) as response:
-                body = json.load(response)
-        except urllib.error.HTTPError as err:
-            try:
-                body = json.load(err)
-            except ValueError:
-                raise QueryError(f"HTTP {err.code}") from None
-        except (OSError, ValueError) as err:
+                raw = response.read()
+        except urllib.error.HTTPError as err:  # Prometheus says why a query is bad in a 400's JSON body.
+            raw = err.read()
+        except OSError as err:
             raise ReportError(f"cannot reach Prometheus at {self.url}: {getattr(err, 'reason', err)}") from None
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise QueryError(f"not a Prometheus API answer: {raw[:200]!r}")
         if body.get("status") != "success":
             raise QueryError(str(body.get("error") or body))
         return body["data"]
@@ -87,10 +94,6 @@ class Prometheus:
 
     def range(self, expr: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
         return self.get("/api/v1/query_range", query=expr, start=f"{start:.3f}", end=f"{end:.3f}", step=f"{step:.3f}")["result"]
-
-
-class QueryError(Exception):
-    """Prometheus refused a query (its message)."""
 
 
 def legend(template: str, labels: dict[str, str]) -> str:
@@ -132,8 +135,9 @@ def run(
     stdout: TextIO = sys.stdout,
     stderr: TextIO = sys.stderr,
 ) -> int:
-    """Writes `<out>/<dashboard>.png` for each dashboard. Returns the exit code: 0, or 2 with a message on
-    `stderr` (matplotlib missing, Prometheus unreachable, a bad option, an unwritable directory). Never raises."""
+    """Writes `<out>/<dashboard>.png` for each dashboard and prints each path. Returns the exit code: 0, or 2 with
+    a message on `stderr` for the failures a user can fix (matplotlib missing, Prometheus unreachable or not a
+    Prometheus, a bad duration, a directory that cannot be written); a query that fails is drawn as such."""
     try:
         return _run(prometheus_url, out, since, step, scrape_interval, selection or {}, stdout)
     except ReportError as err:
