@@ -137,7 +137,7 @@ def render(source: d.Dashboard) -> dict[str, Any]:
         .editable()
         .variables(_variables())
     )
-    for panel, place in zip(source.panels, _layout(source.panels)):
+    for panel, place in zip(source.panels, _layout(source.panels), strict=True):
         built = built.with_panel(_panel(panel).grid_pos(place))
     rendered = json.loads(json.dumps(built.build(), cls=JSONEncoder))
     return _without_nulls(rendered)

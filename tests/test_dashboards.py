@@ -156,7 +156,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             for _ in range(ROUNDS):
                 run_workload(client, async_client)
                 served = _scraped_sum(exporter, "claude_otel_calls_total")
-                _wait(lambda: _stored_sum(prometheus, "claude_otel_calls_total") == served, "Prometheus to scrape the round")
+                _wait(lambda: _stored_sum(prometheus, "claude_otel_calls_total") == served, "Prometheus to scrape the round")  # noqa: B023
         time.sleep(2)  # Two more scrapes.
         yield Stack(prometheus, list(span_exporter.get_finished_spans()), time.time())
     finally:
@@ -349,7 +349,7 @@ def test_report_draws_one_png_per_dashboard(stack: Stack, tmp_path: Path) -> Non
     ]
     import matplotlib.image
 
-    for name, dashboard in DASHBOARDS.items():
+    for name in DASHBOARDS:
         path = tmp_path / f"{name}.png"
         width, height = _png_size(path)
         assert width == 16 * 80 and height == 4 * 80 * math.ceil(plots[name] / 2), (name, width, height)
