@@ -11,6 +11,7 @@ Without a `prometheus` binary these tests fail, unless CLAUDE_OTEL_NO_PROMETHEUS
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -130,27 +131,33 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(span_exporter))
     meter_provider = MeterProvider(metric_readers=[PrometheusMetricReader()])
-    claude_otel.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
-    server, thread = start_http_server(0, addr="127.0.0.1")
-    exporter = f"http://127.0.0.1:{server.server_port}/metrics"
-
     directory = tmp_path_factory.mktemp("prometheus")
-    config = directory / "prometheus.yml"
-    config.write_text(
-        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-        f"scrape_configs:\n  - job_name: {JOB}\n    static_configs: [{{targets: ['127.0.0.1:{server.server_port}']}}]\n"
-    )
-    port = _free_port()
-    log = (directory / "prometheus.log").open("w")
-    process = subprocess.Popen(
-        [binary, f"--config.file={config}", f"--storage.tsdb.path={directory / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    prometheus = Prometheus(f"http://127.0.0.1:{port}")
-    try:
+    with contextlib.ExitStack() as cleanup:  # Undone in reverse, whatever step fails.
+        cleanup.callback(meter_provider.shutdown)  # Unregisters the exporter's collector from prometheus_client's registry.
+        claude_otel.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+        cleanup.callback(claude_otel.uninstrument)
+        server, thread = start_http_server(0, addr="127.0.0.1")
+        cleanup.callback(thread.join, 5)
+        cleanup.callback(server.shutdown)
+        exporter = f"http://127.0.0.1:{server.server_port}/metrics"
+
+        config = directory / "prometheus.yml"
+        config.write_text(
+            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+            f"scrape_configs:\n  - job_name: {JOB}\n    static_configs: [{{targets: ['127.0.0.1:{server.server_port}']}}]\n"
+        )
+        port = _free_port()
+        log = cleanup.enter_context((directory / "prometheus.log").open("w"))
+        process = subprocess.Popen(
+            [binary, f"--config.file={config}", f"--storage.tsdb.path={directory / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        cleanup.callback(_stop, process)
+        prometheus = Prometheus(f"http://127.0.0.1:{port}")
         _wait(lambda: process.poll() is not None or _ready(prometheus.url), "Prometheus to start")
         assert process.poll() is None, (directory / "prometheus.log").read_text()
+
         with Simulator(retry_after=0.01) as sim, anthropic.Anthropic(api_key="sk-ant-test-key", base_url=sim.url) as client:
             async_client = anthropic.AsyncAnthropic(api_key="sk-ant-test-key", base_url=sim.url)
             for _ in range(ROUNDS):
@@ -159,18 +166,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 _wait(lambda: _stored_sum(prometheus, "claude_otel_calls_total") == served, "Prometheus to scrape the round")  # noqa: B023
         time.sleep(2)  # Two more scrapes.
         yield Stack(prometheus, list(span_exporter.get_finished_spans()), time.time())
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-        server.shutdown()
-        thread.join(5)
-        claude_otel.uninstrument()
-        meter_provider.shutdown()  # Unregisters the exporter's collector from prometheus_client's registry.
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _ready(url: str) -> bool:
