@@ -38,7 +38,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import claude_otel
 from claude_otel import _dashboards as source
 from claude_otel._demo import TENANTS, run_workload
-from claude_otel._report import Prometheus, grafana_values
+from claude_otel._report import Prometheus, ReportError, grafana_values, legend, parse_duration
 from claude_otel.testing import Simulator
 from conftest import is_call_span
 
@@ -378,3 +378,19 @@ def test_report_without_matplotlib_says_so(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr == "claude-otel report: needs matplotlib: pip install 'claude-otel[report]'\n"
+
+
+def test_report_fills_in_grafanas_variables_as_grafana_does() -> None:
+    assert parse_duration("1h30m") == 5400 and parse_duration("90s") == 90 and parse_duration("7d") == 7 * 86400
+    for bad in ("", "5x", "1h 30m", "h"):
+        with pytest.raises(ReportError):
+            parse_duration(bad)
+    # $__rate_interval: the larger of four scrape intervals and a step plus a scrape interval.
+    assert grafana_values(3600, 30, 15, {})["__rate_interval"] == "60000ms"
+    assert grafana_values(86400, 720, 15, {})["__rate_interval"] == "735000ms"
+    values = grafana_values(3600, 30, 15, {"feature": "chat|search"})
+    assert source.expand('rate(x{f=~"$feature", t=~"${feature}"}[$__rate_interval]) $__range $unknown', values) == (
+        'rate(x{f=~"chat|search", t=~"chat|search"}[60000ms]) 3600000ms $unknown'
+    )
+    assert legend("{{claude_otel_feature}}: {{error_type}}", {"claude_otel_feature": "chat", "error_type": "api_error"}) == "chat: api_error"
+    assert legend("__auto", {"__name__": "x", "job": "a"}) == "job=a"
