@@ -39,8 +39,18 @@ def test_cached_5m_and_1h(spans: Spans, client: anthropic.Anthropic) -> None:
     span = spans.one()
     assert span.attributes["claude_otel.cost.cache_read_usd"] == pytest.approx(2000 * 0.10 / 1e6)
     assert span.attributes["claude_otel.cost.cache_write_usd"] == pytest.approx((200 * 2.50 + 100 * 4) / 1e6)
+    # Not part of the cost: what the 2000 reads would have cost at the input rate, less what they cost.
+    assert span.attributes["claude_otel.cost.cache_savings_usd"] == pytest.approx(2000 * (2 - 0.10) / 1e6)
+    savings = spans.points("claude_otel.cost.cache_savings")
+    assert [point.value for point in savings] == [pytest.approx(2000 * 1.90 / 1e6)]
     total = (message.usage.input_tokens * 2 + 2000 * 0.10 + 200 * 2.50 + 100 * 4 + message.usage.output_tokens * 10) / 1e6
     assert span.attributes["claude_otel.cost.usd"] == pytest.approx(total)
+
+
+def test_no_cache_reads_no_savings(spans: Spans, client: anthropic.Anthropic) -> None:
+    call(client)
+    assert "claude_otel.cost.cache_savings_usd" not in spans.one().attributes
+    assert spans.points("claude_otel.cost.cache_savings") == []
 
 
 def test_cache_writes_without_breakdown_cost_the_5m_rate() -> None:

@@ -17,7 +17,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--live", action="store_true", help="call the real API (needs ANTHROPIC_API_KEY)")
     prices = commands.add_parser("prices", help="print the price table in use and where each row came from")
     prices.add_argument("--file", help="a price file over the bundled table (default: $CLAUDE_OTEL_PRICES)")
+    report = commands.add_parser(
+        "report",
+        help="draw the Grafana dashboards' panels as PNG images from a Prometheus (needs the 'report' extra)",
+        description="Writes OUT/cost.png, OUT/reliability.png and OUT/latency.png: one plot per dashboard panel, "
+        "from the same PromQL as the Grafana dashboards.",
+    )
+    report.add_argument("--prometheus", default="http://localhost:9090", help="the Prometheus URL (default: %(default)s)")
+    report.add_argument("--out", default="claude-otel-report", help="the directory to write to (default: %(default)s)")
+    report.add_argument("--since", default="1h", help="the time range, up to now: 15m, 6h, 7d, ... (default: %(default)s)")
+    report.add_argument("--step", help="seconds between points of the time series (default: the range / 120)")
+    report.add_argument(
+        "--scrape-interval", default="15s", help="Prometheus' scrape interval, for $__rate_interval (default: %(default)s)"
+    )
+    for name in ("service", "model", "feature", "tenant"):
+        report.add_argument(f"--{name}", help=f"a regular expression of the {name}s to show (default: all)")
     arguments = parser.parse_args(argv)
+    if arguments.command == "report":
+        from ._report import run
+
+        selection = {name: getattr(arguments, name) for name in ("service", "model", "feature", "tenant") if getattr(arguments, name)}
+        return run(arguments.prometheus, arguments.out, arguments.since, arguments.step, arguments.scrape_interval, selection)
     if arguments.command == "prices":
         return _print_prices(arguments.file)
     if arguments.command == "demo":

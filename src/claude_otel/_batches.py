@@ -136,7 +136,7 @@ class BatchRegistry:
 class Tally:
     """The results of one kind (model, result type, error type, attribution) that a results read has seen."""
 
-    __slots__ = ("count", "input_tokens", "output_tokens", "cache_read", "cache_write", "reasoning", "cost", "priced")
+    __slots__ = ("count", "input_tokens", "output_tokens", "cache_read", "cache_write", "reasoning", "cost", "cache_savings", "priced")
 
     def __init__(self) -> None:
         self.count = 0
@@ -146,6 +146,7 @@ class Tally:
         self.cache_write = 0
         self.reasoning = 0
         self.cost = 0.0
+        self.cache_savings = 0.0
         self.priced = True
 
 
@@ -306,7 +307,9 @@ class BatchCall(Call):
         if price is None:
             tally.priced = False
         else:
-            tally.cost += prices.cost(price, usage, output_tokens, batch=True).total
+            cost = prices.cost(price, usage, output_tokens, batch=True)
+            tally.cost += cost.total
+            tally.cache_savings += cost.cache_savings
 
     # --- the end --------------------------------------------------------------------------------------------------
 
@@ -323,7 +326,7 @@ class BatchCall(Call):
         totals = Tally()
         for (_, kind, _, _), tally in self.tallies.items():
             counts[kind] = counts.get(kind, 0) + tally.count
-            for name in ("input_tokens", "output_tokens", "cache_read", "cache_write", "reasoning", "cost"):
+            for name in ("input_tokens", "output_tokens", "cache_read", "cache_write", "reasoning", "cost", "cache_savings"):
                 setattr(totals, name, getattr(totals, name) + getattr(tally, name))
             totals.priced = totals.priced and tally.priced
         for kind, count in counts.items():
@@ -334,6 +337,8 @@ class BatchCall(Call):
             attributes[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = totals.cache_read
             attributes[sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = totals.cache_write
             attributes[sc.CLAUDE_OTEL_COST_USD] = totals.cost
+            if totals.cache_savings:
+                attributes[sc.CLAUDE_OTEL_COST_CACHE_SAVINGS_USD] = totals.cache_savings
             if not totals.priced:
                 attributes[sc.CLAUDE_OTEL_COST_UNPRICED] = True
 

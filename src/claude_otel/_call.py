@@ -382,6 +382,8 @@ class Call:
         attributes[sc.CLAUDE_OTEL_COST_CACHE_WRITE_USD] = cost.cache_write
         attributes[sc.CLAUDE_OTEL_COST_CACHE_READ_USD] = cost.cache_read
         attributes[sc.CLAUDE_OTEL_COST_OUTPUT_USD] = cost.output
+        if cost.cache_savings:
+            attributes[sc.CLAUDE_OTEL_COST_CACHE_SAVINGS_USD] = cost.cache_savings
         return cost.total
 
     def _failure_attributes(self, failure: Exception, outcome: str | None) -> dict[str, AttributeValue]:

@@ -107,6 +107,35 @@ def _steps() -> list[_Step]:
     ]
 
 
+TENANTS = ("acme", "globex")
+"""The demo's customers: its steps alternate between them."""
+
+
+def run_workload(
+    client: Any, async_client: Any, simulated: bool = True, after_step: Callable[[str], None] | None = None
+) -> None:
+    """Runs the demo's steps once through the given (instrumented) clients: a call or a few of every kind, each under
+    the attribution `feature=<its feature>, tenant=<one of TENANTS>`, so that every dashboard panel has data (cache
+    reads and writes, a Message Batch, 429s and 529s, failures after a 200, a refusal, streams with a first token).
+    `simulated=False` leaves out the steps that only the simulator can script. API errors are part of the workload
+    and are swallowed; `after_step(label)` is called after each step that ran."""
+    import anthropic
+
+    import claude_otel
+
+    for number, step in enumerate(_steps()):
+        if step.simulated_only and not simulated:
+            continue
+        try:
+            # Each call counts for the product feature it served and the customer it served it to.
+            with claude_otel.attributes(feature=step.label.partition(":")[0], tenant=TENANTS[number % len(TENANTS)]):
+                step.run(client, async_client)
+        except anthropic.APIError:
+            pass
+        if after_step is not None:
+            after_step(step.label)
+
+
 def run_demo(argv: Sequence[str] = (), out: TextIO = sys.stdout) -> int:
     """Runs the workload and prints the table. Returns the process exit code."""
     import anthropic
@@ -146,17 +175,10 @@ def run_demo(argv: Sequence[str] = (), out: TextIO = sys.stdout) -> int:
     labels: list[str] = []
     try:
         with trace.get_tracer("claude-otel-demo").start_as_current_span("demo workload"):
-            for step in _steps():
-                if live and step.simulated_only:
-                    continue
-                before = len(collect.spans)
-                try:
-                    # Each call counts for the product feature it served: cost and latency per feature.
-                    with claude_otel.attributes(feature=step.label.partition(":")[0]):
-                        step.run(client, async_client)
-                except anthropic.APIError:
-                    pass  # Failures are part of the workload; the table shows them.
-                labels.extend([step.label] * (len(collect.spans) - before))
+            def label(step: str) -> None:  # The call spans the step added are its rows.
+                labels.extend([step] * (len(collect.spans) - len(labels)))
+
+            run_workload(client, async_client, simulated=not live, after_step=label)
     finally:
         if simulator is not None:
             simulator.stop()

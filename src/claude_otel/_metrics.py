@@ -10,6 +10,7 @@ names), with their advisory bucket boundaries, plus claude_otel's own cost and r
 | `gen_ai.client.inference.operation.input_tokens` / `.output_tokens` | histogram | {token} | call with usage |
 | `gen_ai.client.inference.usage.input_tokens` / `.output_tokens` / `.cache_read.input_tokens` / `.cache_write.input_tokens` / `.reasoning.output_tokens` | counter | {token} | call (0 when nothing was billed) |
 | `claude_otel.cost` | counter | USD | priced call; unpriced calls add 0 with `claude_otel.cost.unpriced=true` |
+| `claude_otel.cost.cache_savings` | counter | USD | priced call that read the prompt cache: the reads at the input rate, less their cost |
 | `claude_otel.calls` | counter | {call} | call, by stop reason, refusal category, stream outcome, error type and category |
 | `claude_otel.attempts` | counter | {attempt} | HTTP attempt, by status code and error type |
 | `claude_otel.batch.results` | counter | {result} | Message Batch result read to the end, by type (and error type, model) |
@@ -76,6 +77,7 @@ _USAGE_ATTRIBUTES = (
 )
 """The span attribute of each of `USAGE_COUNTERS`, in their order."""
 COST = "claude_otel.cost"
+CACHE_SAVINGS = "claude_otel.cost.cache_savings"
 CALLS = "claude_otel.calls"
 ATTEMPTS = "claude_otel.attempts"
 BATCH_RESULTS = "claude_otel.batch.results"
@@ -167,6 +169,9 @@ class Metrics:
         for field, name, description in USAGE_COUNTERS:
             self._observable(meter, field, name, "{token}", description)
         self._observable(meter, COST, COST, "USD", "Cost of Claude calls in US dollars, at the prices in use")
+        self._observable(
+            meter, CACHE_SAVINGS, CACHE_SAVINGS, "USD", "What prompt cache reads saved: their tokens at the input rate, less their cost"
+        )
         self._observable(meter, CALLS, CALLS, "{call}", "Claude calls, by how they ended")
         self._observable(meter, ATTEMPTS, ATTEMPTS, "{attempt}", "HTTP attempts of Claude calls, by their outcome")
         self._observable(meter, BATCH_RESULTS, BATCH_RESULTS, "{result}", "Message Batch results read, by type")
@@ -279,6 +284,9 @@ class Metrics:
             if cost is None:
                 costed[sc.CLAUDE_OTEL_COST_UNPRICED] = True
             updates.append((self._sums[COST], _key(costed), cost or 0.0))
+            savings = attributes.get(sc.CLAUDE_OTEL_COST_CACHE_SAVINGS_USD)
+            if savings:
+                updates.append((self._sums[CACHE_SAVINGS], _key(costed), savings))
 
     def _add_usage(self, attributes: dict[str, AttributeValue], values: list, updates: list[tuple[_Sums, Key, float]]) -> None:
         """Adds the token counts `values` (in the order of `USAGE_COUNTERS`) under `attributes` to `updates`."""
@@ -324,6 +332,8 @@ class Metrics:
             if not tally.priced:
                 costed[sc.CLAUDE_OTEL_COST_UNPRICED] = True
             updates.append((sums[COST], _key(costed), tally.cost))
+            if tally.cache_savings:
+                updates.append((sums[CACHE_SAVINGS], _key(costed), tally.cache_savings))
         self._apply(updates)
 
 

@@ -75,6 +75,8 @@ class Cost(NamedTuple):
     cache_read: float
     output: float
     total: float
+    cache_savings: float
+    """Not part of the cost: what the cache reads would have cost at the input rate, less their cost."""
 
 
 _MAX_MODELS = 1000
@@ -144,7 +146,7 @@ class PriceTable:
             cache_read * rates.cache_read * factor,
             output_tokens * rates.output * factor,
         )
-        return Cost(*parts, sum(parts))
+        return Cost(*parts, sum(parts), cache_read * (rates.input - rates.cache_read) * factor)
 
 
 def normalize(model: str) -> str:

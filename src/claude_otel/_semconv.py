@@ -141,6 +141,8 @@ CLAUDE_OTEL_COST_INPUT_USD: Final = "claude_otel.cost.input_usd"
 CLAUDE_OTEL_COST_CACHE_WRITE_USD: Final = "claude_otel.cost.cache_write_usd"
 CLAUDE_OTEL_COST_CACHE_READ_USD: Final = "claude_otel.cost.cache_read_usd"
 CLAUDE_OTEL_COST_OUTPUT_USD: Final = "claude_otel.cost.output_usd"
+CLAUDE_OTEL_COST_CACHE_SAVINGS_USD: Final = "claude_otel.cost.cache_savings_usd"
+"""What the cache reads would have cost at the input rate, less what they cost; set when a call read the cache."""
 CLAUDE_OTEL_COST_UNPRICED: Final = "claude_otel.cost.unpriced"
 """True when the model has no price in the table: tokens are counted, the cost is left unset (never guessed)."""
 
