@@ -322,8 +322,8 @@ def _assert_failed_requests_panel(panel: dict) -> None:
 
 def test_the_dashboards_cover_the_issue() -> None:
     titles = {name: {panel["title"] for panel in dashboard["panels"]} for name, dashboard in DASHBOARDS.items()}
-    assert {"Spend rate by feature", "Spend rate by tenant", "Spend rate by model", "Tokens by kind", "Cache hit ratio",
-            "Money caching saved", "Batch vs interactive spend", "Top features by cost"} <= titles["cost"]
+    assert {"Spend per hour by feature", "Spend per hour by tenant", "Spend per hour by model", "Tokens by kind", "Cache hit ratio",
+            "Money caching saved", "Batch vs interactive spend per hour", "Top features by cost"} <= titles["cost"]
     assert {"Request rate", "Errors by error.type", "Errors by classification", "429 and 529 responses",
             "Attempts per call", "Stream failures after 200", "Refusals by category", "Stop reasons",
             "Recent failed requests"} <= titles["reliability"]
