@@ -13,11 +13,14 @@ Prints medians in microseconds, what each mode adds, per SSE event, and the rati
 workload and mode runs in a process of its own under valgrind's callgrind, which counts the instructions of the
 calls between two markers (`os.getppid()`, where callgrind dumps its counts), after a warm-up. Spans go through a
 `SimpleSpanProcessor`; the metric reader never collects during the calls, so what is counted is what the
-application thread pays (collection, on the reader's thread, is not counted). Slow: about a minute per process.
+application thread pays (collection, on the reader's thread, is not counted). The objects of the warm-up are
+frozen out of the garbage collector (`gc.freeze()`), so that a full collection does not land in one count and not
+in another. Slow: minutes per process, two at a time on two cores.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -187,6 +190,10 @@ def count_one(workload_name: str, mode: str, calls: int) -> None:
     workload = WORKLOADS[workload_name]
     for _ in range(20):
         workload(c)
+    # What exists now is never collected again: a full collection, whose cost is that of the whole heap, would
+    # otherwise land in some runs' calls and not in others'. Collections of what the calls allocate still count.
+    gc.collect()
+    gc.freeze()
     os.getppid()  # The first marker.
     for _ in range(calls):
         workload(c)

@@ -47,6 +47,10 @@ _FIELDS = (
 )
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+"""Compact JSON, as `json.dumps(..., separators=(",", ":"))` writes it, without making an encoder per record."""
+
+
 class RequestLog:
     """Writes the record of each call, to the Python logger and to the OpenTelemetry logs signal."""
 
@@ -86,7 +90,7 @@ class RequestLog:
             if span_context.is_valid:
                 fields["trace_id"] = f"{span_context.trace_id:032x}"
                 fields["span_id"] = f"{span_context.span_id:016x}"
-            line = json.dumps(fields, separators=(",", ":"))
+            line = _ENCODER.encode(fields)
             if to_python:
                 log.log(level, line, extra={"claude_otel": fields})
             if self._otel is not None:
