@@ -47,6 +47,21 @@ _FIELDS = (
 )
 
 
+def _timestamp() -> str:
+    """Now in UTC as `datetime.now(timezone.utc).isoformat(timespec="milliseconds")` writes it, its date and time of
+    day made once per second rather than once per record."""
+    global _second
+    milliseconds = time.time_ns() // 1_000_000
+    seconds, fraction = divmod(milliseconds, 1000)
+    second = _second
+    if second[0] != seconds:
+        second = _second = (seconds, datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{second[1]}.{fraction:03d}+00:00"
+
+
+_second: tuple[int, str] = (-1, "")
+"""The second of the last `_timestamp`, and its date and time of day. Replaced whole, so threads read it safely."""
+
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
 """Compact JSON, as `json.dumps(..., separators=(",", ":"))` writes it, without making an encoder per record."""
 
@@ -77,7 +92,7 @@ class RequestLog:
             span_context = call.span.get_span_context()
             fields: dict[str, Any] = {
                 "event": EVENT_NAME,
-                "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
+                "timestamp": _timestamp(),
                 "operation": call.operation,
                 "model": call.model,
                 "outcome": "failed" if failed else outcome or "ok",
