@@ -26,8 +26,8 @@ With `legacy_metrics=True`, also the names of the earlier conventions: `gen_ai.c
 Cost of recording: a synchronous instrument record costs the application thread several microseconds (standards
 §8a: ~7 µs), so no call pays one. The counters are observable instruments fed by a sum per attribute set kept here
 (a dict update per value) and read at collection time. An attribute set is keyed by its pairs in the order they
-were added, unsorted: sorting them per call cost more than all the rest of a call's metrics; the sums of keys that
-hold the same set in another order are added together when they are observed. The histograms have no observable
+were added, unsorted, which spares the application thread a sort per set per call; the sums of keys that hold the
+same set in another order are added together when they are observed. The histograms have no observable
 form: each call's values are queued (one deque append) and recorded into the histograms by the first observable
 callback of the next collection, on the reader's thread, with the call span's context (exemplars keep their
 trace). A queue that no reader drains (a meter provider without readers) is recorded inline once it holds
