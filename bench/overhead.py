@@ -9,13 +9,13 @@ log (the `claude_otel` logger at INFO, to a handler that discards). Spans go thr
 in-memory exporter (the worst case for the application thread), or with `batch` a `BatchSpanProcessor`.
 Prints medians in microseconds, what each mode adds, per SSE event, and the ratios; asserts nothing.
 
-`count [workload ...]` measures instructions instead of time, repeatable where wall time varies by ±30% (a shared machine): each
-workload and mode runs in a process of its own under valgrind's callgrind, which counts the instructions of the
-calls between two markers (`os.getppid()`, where callgrind dumps its counts), after a warm-up. Spans go through a
-`SimpleSpanProcessor`; the metric reader never collects during the calls, so what is counted is what the
-application thread pays (collection, on the reader's thread, is not counted). The objects of the warm-up are
-frozen out of the garbage collector (`gc.freeze()`), so that a full collection does not land in one count and not
-in another. Slow: minutes per process, two at a time on two cores.
+`count [workload ...]` measures instructions instead of time, repeatable where wall time varies by ±30% (a shared
+machine): each workload and mode runs in a process of its own under valgrind's callgrind, which counts the
+instructions of the calls between two markers (`os.getppid()`, where callgrind dumps its counts), after a warm-up.
+Spans go through a `SimpleSpanProcessor`; the metric reader never collects during the calls, so what is counted is
+what the application thread pays (collection, on the reader's thread, is not counted). The objects of the warm-up
+are frozen out of the garbage collector (`gc.freeze()`), so that a full collection does not land in one count and
+not in another. Slow: minutes per process, two at a time on two cores.
 """
 
 from __future__ import annotations
@@ -98,6 +98,9 @@ def helper(c):
         s.until_done()
 
 
+WORKLOADS = {"plain": plain, "streamed": streamed, "helper": helper}
+
+
 class _Discard(logging.Handler):
     """A handler that formats nothing and writes nowhere: the request log's cost, without the cost of I/O."""
 
@@ -143,7 +146,7 @@ def main(rounds: int = 15, calls: int = 200, processor: str = "simple") -> None:
     request_log.propagate = False
     runs = modes(provider)
     results: dict[tuple[str, str], list[float]] = {}
-    for workload in (plain, streamed, helper):
+    for workload in WORKLOADS.values():
         for _ in range(rounds):
             for mode, (c, options) in runs.items():
                 if options is not None:
@@ -161,17 +164,24 @@ def main(rounds: int = 15, calls: int = 200, processor: str = "simple") -> None:
         f"anthropic {anthropic.__version__}, Python {sys.version.split()[0]}, {processor} span processor; "
         f"median µs per call over {rounds}x{calls} calls, modes interleaved"
     )
-    added_plain = {mode: statistics.median(results[("plain", mode)]) - statistics.median(results[("plain", "none")]) for mode in runs}
-    for workload in ("plain", "streamed", "helper"):
-        base = statistics.median(results[(workload, "none")])
-        print(f"{workload:9s} none {base:8.1f}")
-        for mode in list(runs)[1:]:
-            value = statistics.median(results[(workload, mode)])
+    report({run: statistics.median(values) for run, values in results.items()}, list(runs), list(WORKLOADS), "µs")
+
+
+def report(values: dict[tuple[str, str], float], names: list[str], workloads: list[str], unit: str) -> None:
+    """Prints each workload's value per mode (µs or instructions per call), what each mode adds to the first mode,
+    no telemetry, and for claude_otel the share of what the SDK's tracing adds; per SSE event beyond a plain call."""
+    number, per_event = ("{:8.1f}", "{:+.2f}") if unit == "µs" else ("{:12,.0f}", "{:+,.0f}")
+    added_plain = {mode: values[("plain", mode)] - values[("plain", "none")] for mode in names} if "plain" in workloads else {}
+    for workload in workloads:
+        base = values[(workload, "none")]
+        print(f"{workload:9s} none {number.format(base)}")
+        for mode in names[1:]:
+            value = values[(workload, mode)]
             added = value - base
-            line = f"          {mode:18s} {value:8.1f}  +{added:6.1f} µs  x{value / base:.3f}"
-            if workload != "plain":
-                line += f"  {(added - added_plain[mode]) / EVENTS:+.2f} µs/event beyond a plain call"
-            elif mode.startswith("claude_otel") and "sdk tracing" in runs:
+            line = f"          {mode:18s} {number.format(value)}  +{number.format(added)} {unit}  x{value / base:.3f}"
+            if workload != "plain" and added_plain:
+                line += f"  {per_event.format((added - added_plain[mode]) / EVENTS)} {unit}/event beyond a plain call"
+            elif workload == "plain" and mode.startswith("claude_otel") and "sdk tracing" in names:
                 line += f"  {added / added_plain['sdk tracing']:.2f} of what the SDK's tracing adds"
             print(line)
 
@@ -221,22 +231,8 @@ def count(workloads: list[str], calls: int = 50) -> None:
         counted = dict(zip(runs, pool.map(instructions, runs)))
     print(f"anthropic {anthropic.__version__}, Python {sys.version.split()[0]}, simple span processor; "
           f"instructions per call (callgrind, {calls} calls after a warm-up)")
-    added_plain = {mode: counted[("plain", mode)] - counted[("plain", "none")] for mode in names} if "plain" in workloads else {}
-    for workload in workloads:
-        base = counted[(workload, "none")]
-        print(f"{workload:9s} none {base:12,.0f}")
-        for mode in names[1:]:
-            value = counted[(workload, mode)]
-            added = value - base
-            line = f"          {mode:18s} {value:12,.0f}  +{added:10,.0f}  x{value / base:.3f}"
-            if workload != "plain" and added_plain:
-                line += f"  {(added - added_plain[mode]) / EVENTS:+,.0f} per event beyond a plain call"
-            elif workload == "plain" and mode.startswith("claude_otel") and "sdk tracing" in names:
-                line += f"  {added / added_plain['sdk tracing']:.2f} of what the SDK's tracing adds"
-            print(line)
+    report(counted, names, workloads, "instructions")
 
-
-WORKLOADS = {"plain": plain, "streamed": streamed, "helper": helper}
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["count"]:
