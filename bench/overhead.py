@@ -1,4 +1,4 @@
-"""What claude_otel adds to a Claude call, measured in-process (no sockets): `python bench/overhead.py [batch]`.
+"""What claude_otel adds to a Claude call, measured in-process (no sockets): `python bench/overhead.py [batch|count]`.
 
 The real SDK against an `httpx2.MockTransport` (`httpx.MockTransport` on 0.x) that answers at once, so what is
 measured is the SDK and the instrumentation. Workloads: a plain `messages.create`, `create(stream=True)` with 200
@@ -8,15 +8,29 @@ periodic reader collecting every second on its own thread, as in production but 
 log (the `claude_otel` logger at INFO, to a handler that discards). Spans go through a `SimpleSpanProcessor` to an
 in-memory exporter (the worst case for the application thread), or with `batch` a `BatchSpanProcessor`.
 Prints medians in microseconds, what each mode adds, per SSE event, and the ratios; asserts nothing.
+
+`count [workload ...]` measures instructions instead of time, repeatable where wall time varies by ±30% (a shared
+machine): each workload and mode runs in a process of its own under valgrind's callgrind, which counts the
+instructions of the calls between two markers (`os.getppid()`, where callgrind dumps its counts), after a warm-up.
+Spans go through a `SimpleSpanProcessor`; the metric reader never collects during the calls, so what is counted is
+what the application thread pays (collection, on the reader's thread, is not counted). The objects of the warm-up
+are frozen out of the garbage collector (`gc.freeze()`), so that a full collection does not land in one count and
+not in another. Slow: minutes per process, two at a time on two cores.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
+import os
+import re
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import anthropic
 from anthropic import _base_client
@@ -84,6 +98,9 @@ def helper(c):
         s.until_done()
 
 
+WORKLOADS = {"plain": plain, "streamed": streamed, "helper": helper}
+
+
 class _Discard(logging.Handler):
     """A handler that formats nothing and writes nowhere: the request log's cost, without the cost of I/O."""
 
@@ -104,9 +121,9 @@ class _DiscardMetrics(MetricExporter):
         pass
 
 
-def modes(provider: TracerProvider) -> dict[str, tuple[anthropic.Anthropic, dict | None]]:
+def modes(provider: TracerProvider, collect_every: int = 1000) -> dict[str, tuple[anthropic.Anthropic, dict | None]]:
     """Each mode: its client, and the `instrument()` options of claude_otel (None: not instrumented)."""
-    reader = PeriodicExportingMetricReader(_DiscardMetrics(), export_interval_millis=1000)
+    reader = PeriodicExportingMetricReader(_DiscardMetrics(), export_interval_millis=collect_every)
     found = {"none": (client(None), None)}
     if SDK_TRACES_ITSELF:
         found["sdk tracing"] = (client(provider), None)
@@ -129,7 +146,7 @@ def main(rounds: int = 15, calls: int = 200, processor: str = "simple") -> None:
     request_log.propagate = False
     runs = modes(provider)
     results: dict[tuple[str, str], list[float]] = {}
-    for workload in (plain, streamed, helper):
+    for workload in WORKLOADS.values():
         for _ in range(rounds):
             for mode, (c, options) in runs.items():
                 if options is not None:
@@ -147,20 +164,80 @@ def main(rounds: int = 15, calls: int = 200, processor: str = "simple") -> None:
         f"anthropic {anthropic.__version__}, Python {sys.version.split()[0]}, {processor} span processor; "
         f"median µs per call over {rounds}x{calls} calls, modes interleaved"
     )
-    added_plain = {mode: statistics.median(results[("plain", mode)]) - statistics.median(results[("plain", "none")]) for mode in runs}
-    for workload in ("plain", "streamed", "helper"):
-        base = statistics.median(results[(workload, "none")])
-        print(f"{workload:9s} none {base:8.1f}")
-        for mode in list(runs)[1:]:
-            value = statistics.median(results[(workload, mode)])
+    report({run: statistics.median(values) for run, values in results.items()}, list(runs), list(WORKLOADS), "µs")
+
+
+def report(values: dict[tuple[str, str], float], names: list[str], workloads: list[str], unit: str) -> None:
+    """Prints each workload's value per mode (µs or instructions per call), what each mode adds to the first mode,
+    no telemetry, and for claude_otel the share of what the SDK's tracing adds; per SSE event beyond a plain call."""
+    number, per_event = ("{:8.1f}", "{:+.2f}") if unit == "µs" else ("{:12,.0f}", "{:+,.0f}")
+    added_plain = {mode: values[("plain", mode)] - values[("plain", "none")] for mode in names} if "plain" in workloads else {}
+    for workload in workloads:
+        base = values[(workload, "none")]
+        print(f"{workload:9s} none {number.format(base)}")
+        for mode in names[1:]:
+            value = values[(workload, mode)]
             added = value - base
-            line = f"          {mode:18s} {value:8.1f}  +{added:6.1f} µs  x{value / base:.3f}"
-            if workload != "plain":
-                line += f"  {(added - added_plain[mode]) / EVENTS:+.2f} µs/event beyond a plain call"
-            elif mode.startswith("claude_otel") and "sdk tracing" in runs:
+            line = f"          {mode:18s} {number.format(value)}  +{number.format(added)} {unit}  x{value / base:.3f}"
+            if workload != "plain" and added_plain:
+                line += f"  {per_event.format((added - added_plain[mode]) / EVENTS)} {unit}/event beyond a plain call"
+            elif workload == "plain" and mode.startswith("claude_otel") and "sdk tracing" in names:
                 line += f"  {added / added_plain['sdk tracing']:.2f} of what the SDK's tracing adds"
             print(line)
 
 
+def count_one(workload_name: str, mode: str, calls: int) -> None:
+    """Runs `calls` calls of one workload and mode between the two markers that callgrind dumps its counts at."""
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+    request_log = logging.getLogger("claude_otel")
+    request_log.addHandler(_Discard())
+    request_log.setLevel(logging.INFO)
+    request_log.propagate = False
+    c, options = modes(provider, collect_every=10**9)[mode]
+    if options is not None:
+        claude_otel.instrument(**options)
+    workload = WORKLOADS[workload_name]
+    for _ in range(20):
+        workload(c)
+    # What exists now is never collected again: a full collection, whose cost is that of the whole heap, would
+    # otherwise land in some runs' calls and not in others'. Collections of what the calls allocate still count.
+    gc.collect()
+    gc.freeze()
+    os.getppid()  # The first marker.
+    for _ in range(calls):
+        workload(c)
+    os.getppid()  # The second.
+
+
+def count(workloads: list[str], calls: int = 50) -> None:
+    """Instructions per call of each workload and mode, each counted in a process of its own under callgrind."""
+    names = ["none", *(["sdk tracing"] if SDK_TRACES_ITSELF else []), "claude_otel spans", "claude_otel all"]
+    runs = [(workload, mode) for workload in workloads for mode in names]
+
+    def instructions(run: tuple[str, str]) -> float:
+        with tempfile.TemporaryDirectory() as directory:
+            out = os.path.join(directory, "callgrind.out")
+            subprocess.run(
+                ["valgrind", "--tool=callgrind", "--dump-before=getppid", f"--callgrind-out-file={out}",
+                 sys.executable, __file__, "_count", run[0], run[1], str(calls)],
+                check=True, capture_output=True,
+            )
+            # Dump 1 ends at the first marker, dump 2 at the second: the calls are dump 2.
+            with open(f"{out}.2") as dump:
+                return int(re.search(r"^totals: (\d+)", dump.read(), re.M).group(1)) / calls
+
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        counted = dict(zip(runs, pool.map(instructions, runs)))
+    print(f"anthropic {anthropic.__version__}, Python {sys.version.split()[0]}, simple span processor; "
+          f"instructions per call (callgrind, {calls} calls after a warm-up)")
+    report(counted, names, workloads, "instructions")
+
+
 if __name__ == "__main__":
-    main(processor=sys.argv[1] if len(sys.argv) > 1 else "simple")
+    if sys.argv[1:2] == ["count"]:
+        count(sys.argv[2:] or list(WORKLOADS))
+    elif sys.argv[1:2] == ["_count"]:
+        count_one(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    else:
+        main(processor=sys.argv[1] if len(sys.argv) > 1 else "simple")

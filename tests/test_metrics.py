@@ -107,13 +107,15 @@ def test_histogram_values_wait_for_collection_within_a_bound() -> None:
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
+    from opentelemetry.trace import INVALID_SPAN
+
     from claude_otel._metrics import _MAX_PENDING, _Later
 
     reader = InMemoryMetricReader()
     histogram = MeterProvider(metric_readers=[reader]).get_meter("test").create_histogram("h")
     later = _Later()
     for value in range(_MAX_PENDING * 3):
-        later.record(histogram, value, {"k": "v"}, None)
+        later.record(INVALID_SPAN, [(histogram, value, {"k": "v"})])
         assert len(later._pending) <= _MAX_PENDING + 1
     later.flush()
     (point,) = reader.get_metrics_data().resource_metrics[0].scope_metrics[0].metrics[0].data.data_points
@@ -138,3 +140,17 @@ def test_legacy_names_are_opt_in(sim) -> None:
     usage = {p.attributes["gen_ai.token.type"]: p.sum for p in metrics["gen_ai.client.token.usage"].data.data_points}
     assert usage == {"input": message.usage.input_tokens, "output": message.usage.output_tokens}
     assert "gen_ai.client.inference.duration" in metrics  # The current names stay.
+
+
+def test_one_attribute_set_in_any_order_is_one_point() -> None:
+    """Sums are keyed by pairs in the order they were added; the same set in another order is the same point."""
+    import threading
+
+    from claude_otel._metrics import _Sums
+
+    sums = _Sums(threading.Lock())
+    sums.values[(("a", "1"), ("b", "2"))] = 3
+    sums.values[(("b", "2"), ("a", "1"))] = 4
+    sums.values[(("a", "1"),)] = 5
+    observed = sorted((sorted(o.attributes.items()), o.value) for o in sums.observe(None))
+    assert observed == [([("a", "1")], 5), ([("a", "1"), ("b", "2")], 7)]

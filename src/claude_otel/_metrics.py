@@ -26,11 +26,14 @@ With `legacy_metrics=True`, also the names of the earlier conventions: `gen_ai.c
 
 Cost of recording: a synchronous instrument record costs the application thread several microseconds (standards
 §8a: ~7 µs), so no call pays one. The counters are observable instruments fed by a sum per attribute set kept here
-(a dict update per value) and read at collection time. The histograms have no observable form: each value is queued
-(a deque append) and recorded into the histogram by the first observable callback of the next collection, on the
-reader's thread, with the call span's context (exemplars keep their trace). A queue that no reader drains (a meter
-provider without readers) is recorded inline once it holds `_MAX_PENDING` values, so it never grows without bound. Count tokens (`count_tokens`) calls are not inference: only `claude_otel.calls` and
-`claude_otel.attempts` count them.
+(a dict update per value) and read at collection time. An attribute set is keyed by its pairs in the order they
+were added, unsorted, which spares the application thread a sort per set per call; the sums of keys that hold the
+same set in another order are added together when they are observed. The histograms have no observable
+form: each call's values are queued (one deque append) and recorded into the histograms by the first observable
+callback of the next collection, on the reader's thread, with the call span's context (exemplars keep their
+trace). A queue that no reader drains (a meter provider without readers) is recorded inline once it holds
+`_MAX_PENDING` entries, so it never grows without bound. Count tokens (`count_tokens`) calls are not inference:
+only `claude_otel.calls` and `claude_otel.attempts` count them.
 """
 
 from __future__ import annotations
@@ -42,9 +45,8 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics
-from opentelemetry.context import Context
 from opentelemetry.metrics import CallbackOptions, Histogram, Observation
-from opentelemetry.trace import set_span_in_context
+from opentelemetry.trace import Span, set_span_in_context
 from opentelemetry.util.types import AttributeValue
 
 from . import _semconv as sc
@@ -83,21 +85,35 @@ ATTEMPTS = "claude_otel.attempts"
 BATCH_RESULTS = "claude_otel.batch.results"
 
 Key = tuple[tuple[str, AttributeValue], ...]
+"""An attribute set, as its pairs in the order they were added."""
+
+_CALL_KEYS = (
+    sc.ERROR_TYPE,
+    sc.CLAUDE_OTEL_ERROR_CATEGORY,
+    sc.ANTHROPIC_STOP_REASON,
+    sc.ANTHROPIC_STOP_DETAILS_CATEGORY,
+    sc.CLAUDE_OTEL_STREAM_OUTCOME,
+)
+"""The span attributes that `claude_otel.calls` adds to a call's metric attributes, when the span has them."""
 
 _MAX_PENDING = 10_000
-"""Histogram values queued for the next collection, at most (see the module's docstring)."""
+"""Entries queued for the next collection, at most (see the module's docstring)."""
+
+_MODALITY = (("gen_ai.token.modality", "unknown"),)
+"""What the usage counters add to a call's metric attributes (the conventions' modality when it is not known)."""
 
 
 class _Later:
     """Histogram records, queued by the application's threads and made on the collecting thread. Thread-safe."""
 
     def __init__(self) -> None:
-        self._pending: deque[tuple[Histogram, float, dict[str, AttributeValue], Context]] = deque()
+        self._pending: deque[tuple[Span, list[tuple[Histogram, float, dict[str, AttributeValue]]]]] = deque()
 
-    def record(self, histogram: Histogram, value: float, attributes: dict[str, AttributeValue], context: Context) -> None:
-        """Queues a record. `attributes` must not change afterwards."""
+    def record(self, span: Span, records: list[tuple[Histogram, float, dict[str, AttributeValue]]]) -> None:
+        """Queues the records of one call, each a histogram, a value and its attributes, to be made with `span`'s
+        context. Neither `records` nor the attributes may change afterwards."""
         pending = self._pending
-        pending.append((histogram, value, attributes, context))
+        pending.append((span, records))
         if len(pending) > _MAX_PENDING:
             self.flush()
 
@@ -106,13 +122,15 @@ class _Later:
         pending = self._pending
         while True:
             try:
-                histogram, value, attributes, context = pending.popleft()
+                span, records = pending.popleft()
             except IndexError:
                 return
-            try:
-                histogram.record(value, attributes, context=context)
-            except Exception:
-                log.debug("claude_otel: could not record a histogram value", exc_info=True)
+            context = set_span_in_context(span)
+            for histogram, value, attributes in records:
+                try:
+                    histogram.record(value, attributes, context=context)
+                except Exception:
+                    log.debug("claude_otel: could not record a histogram value", exc_info=True)
 
 
 class _Sums:
@@ -120,18 +138,19 @@ class _Sums:
     `_Sums` of a `Metrics`, so that a call's updates take it once."""
 
     def __init__(self, lock: threading.Lock) -> None:
-        self._values: dict[Key, float] = {}
+        self.values: dict[Key, float] = {}
+        """The sums by key: a call adds to them directly, holding the lock."""
         self._lock = lock
-
-    def add(self, key: Key, value: float) -> None:
-        """Adds `value` to the sum of `key`. The caller holds the lock."""
-        values = self._values
-        values[key] = values.get(key, 0) + value
 
     def observe(self, options: CallbackOptions) -> Iterable[Observation]:
         with self._lock:
-            items = list(self._values.items())
-        return [Observation(value, dict(key)) for key, value in items]
+            items = list(self.values.items())
+        merged: dict[Key, float] = {}
+        for key, value in items:
+            # Keys with the same pairs in another order are one attribute set.
+            canonical = tuple(sorted(key))
+            merged[canonical] = merged.get(canonical, 0) + value
+        return [Observation(value, dict(key)) for key, value in merged.items()]
 
 
 class Metrics:
@@ -216,95 +235,89 @@ class Metrics:
     ) -> None:
         """Records one ended call. `base` are its metric attributes (operation, provider, model, server, attribution);
         `attributes` its span's final attributes."""
-        error = attributes.get(sc.ERROR_TYPE)
+        base_key = tuple(base.items())
+        get = attributes.get
         sums = self._sums
-        updates: list[tuple[_Sums, Key, float]] = []
-        calls = dict(base)
-        for key in (
-            sc.ERROR_TYPE,
-            sc.CLAUDE_OTEL_ERROR_CATEGORY,
-            sc.ANTHROPIC_STOP_REASON,
-            sc.ANTHROPIC_STOP_DETAILS_CATEGORY,
-            sc.CLAUDE_OTEL_STREAM_OUTCOME,
-        ):
-            value = attributes.get(key)
-            if value is not None:
-                calls[key] = value
-        updates.append((sums[CALLS], _key(calls), 1))
-        for status, attempt_error in (record.outcome() for record in call.records):
-            attempt = dict(base)
+        updates: list[tuple[_Sums, Key, float]] = [
+            (sums[CALLS], base_key + tuple([(key, value) for key in _CALL_KEYS if (value := get(key)) is not None]), 1)
+        ]
+        attempts = sums[ATTEMPTS]
+        for record in call.records:
+            status, attempt_error = record.outcome()
+            attempt = base_key
             if status is not None:
-                attempt[sc.HTTP_RESPONSE_STATUS_CODE] = status
+                attempt += ((sc.HTTP_RESPONSE_STATUS_CODE, status),)
             if attempt_error is not None:
-                attempt[sc.ERROR_TYPE] = attempt_error
-            updates.append((sums[ATTEMPTS], _key(attempt), 1))
+                attempt += ((sc.ERROR_TYPE, attempt_error),)
+            updates.append((attempts, attempt, 1))
         if call.operation == sc.OPERATION_CHAT:
-            self._record_inference(call, base, attributes, error, duration, cost, updates)
+            self._record_inference(call, base, base_key, attributes, duration, cost, updates)
         self._apply(updates)
 
     def _record_inference(
         self,
         call: Call,
         base: dict[str, AttributeValue],
+        base_key: Key,
         attributes: dict[str, AttributeValue],
-        error: AttributeValue | None,
         duration: float,
         cost: float | None,
         updates: list[tuple[_Sums, Key, float]],
     ) -> None:
-        context = set_span_in_context(call.span)
-        timed = dict(base)
-        if error is not None:
-            timed[sc.ERROR_TYPE] = error
-        self._later.record(self._duration, duration, timed, context=context)
+        error = attributes.get(sc.ERROR_TYPE)
+        timed = base if error is None else {**base, sc.ERROR_TYPE: error}
+        histograms = [(self._duration, duration, timed)]
         if self._legacy_duration is not None:
-            self._later.record(self._legacy_duration, duration, timed, context=context)
+            histograms.append((self._legacy_duration, duration, timed))
         ttft = attributes.get(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
         if ttft is not None:
-            self._later.record(self._ttft, ttft, base, context=context)
+            histograms.append((self._ttft, ttft, base))
 
         usage = [attributes.get(attribute) for attribute in _USAGE_ATTRIBUTES]
         # The conventions: record for every call, failed ones included, 0 when nothing was received.
-        self._add_usage(base, [value or 0 for value in usage], updates)
+        self._add_usage(base_key, [value or 0 for value in usage], updates)
         input_tokens, output_tokens = usage[0], usage[1]
         if input_tokens is not None:
-            self._later.record(self._input_histogram, input_tokens, timed, context=context)
+            histograms.append((self._input_histogram, input_tokens, timed))
         if output_tokens is not None:
-            self._later.record(self._output_histogram, output_tokens, timed, context=context)
+            histograms.append((self._output_histogram, output_tokens, timed))
         if self._legacy_tokens is not None:
             for token_type, value in (("input", input_tokens), ("output", output_tokens)):
                 if value is not None:
-                    self._later.record(self._legacy_tokens, value, {**base, "gen_ai.token.type": token_type}, context=context)
+                    histograms.append((self._legacy_tokens, value, {**base, "gen_ai.token.type": token_type}))
+        self._later.record(call.span, histograms)
 
         if cost is not None or attributes.get(sc.CLAUDE_OTEL_COST_UNPRICED):
-            costed = dict(base)
+            costed = base_key
             tier = attributes.get(sc.ANTHROPIC_RESPONSE_SERVICE_TIER)
             if tier is not None:
-                costed[sc.ANTHROPIC_RESPONSE_SERVICE_TIER] = tier
+                costed += ((sc.ANTHROPIC_RESPONSE_SERVICE_TIER, tier),)
             if cost is None:
-                costed[sc.CLAUDE_OTEL_COST_UNPRICED] = True
-            updates.append((self._sums[COST], _key(costed), cost or 0.0))
+                costed += ((sc.CLAUDE_OTEL_COST_UNPRICED, True),)
+            updates.append((self._sums[COST], costed, cost or 0.0))
             savings = attributes.get(sc.CLAUDE_OTEL_COST_CACHE_SAVINGS_USD)
             if savings:
-                updates.append((self._sums[CACHE_SAVINGS], _key(costed), savings))
+                updates.append((self._sums[CACHE_SAVINGS], costed, savings))
 
-    def _add_usage(self, attributes: dict[str, AttributeValue], values: list, updates: list[tuple[_Sums, Key, float]]) -> None:
-        """Adds the token counts `values` (in the order of `USAGE_COUNTERS`) under `attributes` to `updates`."""
-        key = _key({**attributes, "gen_ai.token.modality": "unknown"})
+    def _add_usage(self, base_key: Key, values: list, updates: list[tuple[_Sums, Key, float]]) -> None:
+        """Adds the token counts `values` (in the order of `USAGE_COUNTERS`) under the attributes `base_key` to
+        `updates`."""
+        key = base_key + _MODALITY
+        sums = self._sums
         for (field, _, _), value in zip(USAGE_COUNTERS, values):
-            updates.append((self._sums[field], key, value))
+            updates.append((sums[field], key, value))
 
     def _apply(self, updates: list[tuple[_Sums, Key, float]]) -> None:
         with self._lock:
             for sums, key, value in updates:
-                sums.add(key, value)
-
+                values = sums.values
+                values[key] = values.get(key, 0) + value
 
     def record_batch_turnaround(self, call: Call, seconds: float, attribution: dict[str, str]) -> None:
         """Records the turnaround of a batch that a call saw ended (the caller records each batch once)."""
         attributes: dict[str, AttributeValue] = {sc.GEN_AI_PROVIDER_NAME: call.metric_base[sc.GEN_AI_PROVIDER_NAME]}
         attributes.update(attribution)
-        self._later.record(self._turnaround, seconds, attributes, context=set_span_in_context(call.span))
+        self._later.record(call.span, [(self._turnaround, seconds, attributes)])
 
     def record_batch_results(self, call: Call, tallies: Mapping[TallyKey, Tally]) -> None:
         """Records the results of a batch, read to their end: counts by type, and the tokens and cost of each
@@ -320,25 +333,22 @@ class Metrics:
                 counted[sc.GEN_AI_REQUEST_MODEL] = model
             if error is not None:
                 counted[sc.ERROR_TYPE] = error
-            updates.append((sums[BATCH_RESULTS], _key(counted), tally.count))
+            updates.append((sums[BATCH_RESULTS], tuple(counted.items()), tally.count))
             if kind != "succeeded":
                 continue
             chat = {**base, sc.GEN_AI_OPERATION_NAME: sc.OPERATION_CHAT}
             if model is not None:
                 chat[sc.GEN_AI_REQUEST_MODEL] = model
             tokens = [tally.input_tokens, tally.output_tokens, tally.cache_read, tally.cache_write, tally.reasoning]
-            self._add_usage(chat, tokens, updates)
+            self._add_usage(tuple(chat.items()), tokens, updates)
             costed = {**chat, sc.ANTHROPIC_RESPONSE_SERVICE_TIER: "batch"}
             if not tally.priced:
                 costed[sc.CLAUDE_OTEL_COST_UNPRICED] = True
-            updates.append((sums[COST], _key(costed), tally.cost))
+            costed_key = tuple(costed.items())
+            updates.append((sums[COST], costed_key, tally.cost))
             if tally.cache_savings:
-                updates.append((sums[CACHE_SAVINGS], _key(costed), tally.cache_savings))
+                updates.append((sums[CACHE_SAVINGS], costed_key, tally.cache_savings))
         self._apply(updates)
-
-
-def _key(attributes: dict[str, AttributeValue]) -> Key:
-    return tuple(sorted(attributes.items()))
 
 
 def metric_attributes(operation: str, start: dict[str, Any], attribution: dict[str, str]) -> dict[str, AttributeValue]:

@@ -47,6 +47,25 @@ _FIELDS = (
 )
 
 
+def _timestamp() -> str:
+    """Now in UTC as `datetime.now(timezone.utc).isoformat(timespec="milliseconds")` writes it, its date and time of
+    day made once per second rather than once per record."""
+    global _second
+    milliseconds = time.time_ns() // 1_000_000
+    seconds, fraction = divmod(milliseconds, 1000)
+    second = _second
+    if second[0] != seconds:
+        second = _second = (seconds, datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{second[1]}.{fraction:03d}+00:00"
+
+
+_second: tuple[int, str] = (-1, "")
+"""The second of the last `_timestamp`, and its date and time of day. Replaced whole, so threads read it safely."""
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+"""Compact JSON, as `json.dumps(..., separators=(",", ":"))` writes it, without making an encoder per record."""
+
+
 class RequestLog:
     """Writes the record of each call, to the Python logger and to the OpenTelemetry logs signal."""
 
@@ -73,7 +92,7 @@ class RequestLog:
             span_context = call.span.get_span_context()
             fields: dict[str, Any] = {
                 "event": EVENT_NAME,
-                "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
+                "timestamp": _timestamp(),
                 "operation": call.operation,
                 "model": call.model,
                 "outcome": "failed" if failed else outcome or "ok",
@@ -86,7 +105,7 @@ class RequestLog:
             if span_context.is_valid:
                 fields["trace_id"] = f"{span_context.trace_id:032x}"
                 fields["span_id"] = f"{span_context.span_id:016x}"
-            line = json.dumps(fields, separators=(",", ":"))
+            line = _ENCODER.encode(fields)
             if to_python:
                 log.log(level, line, extra={"claude_otel": fields})
             if self._otel is not None:
