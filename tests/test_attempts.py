@@ -257,6 +257,10 @@ def test_request_log(spans: Spans, client: anthropic.Anthropic, caplog) -> None:
     assert truncated["stream_outcome"] == "truncated" and "time_to_first_token_s" in truncated
     assert "Say hello" not in caplog.text  # No prompt content, ever.
     assert "sk-ant-test-key" not in caplog.text
+    # The fields for structured handlers too, and a source that says who wrote the record.
+    first = next(record for record in caplog.records if record.name == "claude_otel" and record.levelno >= logging.INFO)
+    assert first.claude_otel == ok
+    assert (first.module, first.funcName) == ("_request_log", "record")
 
 
 def test_request_log_can_be_switched_off(sim, caplog) -> None:

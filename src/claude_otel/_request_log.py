@@ -107,7 +107,9 @@ class RequestLog:
                 fields["span_id"] = f"{span_context.span_id:016x}"
             line = _ENCODER.encode(fields)
             if to_python:
-                log.log(level, line, extra={"claude_otel": fields})
+                # What `log.log(level, line, extra=...)` does, less its walk up the stack for the caller, which is
+                # always this method.
+                log.handle(log.makeRecord(log.name, level, __file__, _LINE, line, (), None, "record", {"claude_otel": fields}))
             if self._otel is not None:
                 self._emit(fields, attributes, line, level, call)
         except Exception:
@@ -137,3 +139,8 @@ class RequestLog:
                 },
             )
         )
+
+
+_LINE = RequestLog.record.__code__.co_firstlineno
+"""The line the Python log records point at (`lineno`): that of `RequestLog.record`, which writes them."""
+
