@@ -92,6 +92,23 @@ def test_baggage_hop_to_a_downstream_service(spans: Spans, client: anthropic.Ant
     assert features(spans) == [("checkout", "acme")]
 
 
+def test_baggage_from_upstream_cannot_pose_as_claude_otel_attributes(spans: Spans, client: anthropic.Anthropic) -> None:
+    # Baggage arrives from other services: only `claude_otel.<identifier>` entries are attribution. Any other
+    # `claude_otel.` entry would collide with the attributes claude_otel sets (a string where it puts a boolean).
+    carrier = {"baggage": "claude_otel.feature=checkout,claude_otel.cost.unpriced=forged,claude_otel.Bad=x"}
+    token = context.attach(propagate.extract(carrier))
+    try:
+        client.messages.create(**{**KW, "model": "claude-opus-4-9"})  # Unpriced: its cost point says so.
+    finally:
+        context.detach(token)
+    (span,) = spans.calls()
+    assert span.attributes["claude_otel.feature"] == "checkout"
+    assert span.attributes["claude_otel.cost.unpriced"] is True and "claude_otel.Bad" not in span.attributes
+    (point,) = spans.points("claude_otel.cost")
+    assert point.attributes["claude_otel.cost.unpriced"] is True
+    assert point.attributes["claude_otel.feature"] == "checkout" and "claude_otel.Bad" not in point.attributes
+
+
 def test_attribution_travels_to_the_api_too(spans: Spans, client: anthropic.Anthropic, sim) -> None:
     with claude_otel.attributes(feature="search"):
         message = client.messages.create(**KW)

@@ -27,7 +27,7 @@ log = logging.getLogger("claude_otel")
 
 PREFIX = "claude_otel."
 OTHER = "_other"
-_KEY = re.compile(r"^[a-z][a-z0-9_]*$")
+_KEY = re.compile(r"[a-z][a-z0-9_]*")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,7 +41,7 @@ class attributes:  # noqa: N801 - used like a function: `with claude_otel.attrib
 
     def __init__(self, **values: str | int | float | bool) -> None:
         for key, value in values.items():
-            if not _KEY.match(key):
+            if not _KEY.fullmatch(key):
                 raise ValueError(f"claude_otel.attributes: {key!r} is not a lowercase identifier")
             if not isinstance(value, (str, int, float, bool)):
                 raise TypeError(f"claude_otel.attributes: {key}={value!r} must be a string, number or boolean")
@@ -78,14 +78,23 @@ class attributes:  # noqa: N801 - used like a function: `with claude_otel.attrib
 
 
 def current() -> dict[str, str]:
-    """The attribution in the current context: the `claude_otel.*` baggage entries. Never raises."""
+    """The attribution in the current context: the `claude_otel.<identifier>` baggage entries. Never raises.
+
+    Baggage can come from other services, so other `claude_otel.` entries (`claude_otel.cost.unpriced`, ...) are
+    left out: they would pose as, and collide with, the attributes claude_otel sets itself.
+    """
     try:
         entries = baggage.get_all()
     except Exception:
         return {}
     if not entries:
         return {}
-    return {key: str(value) for key, value in entries.items() if key.startswith(PREFIX)}
+    return {
+        key: str(value) for key, value in entries.items() if key.startswith(PREFIX) and _KEY.fullmatch(key[_PREFIX_LENGTH:])
+    }
+
+
+_PREFIX_LENGTH = len(PREFIX)
 
 
 class CardinalityGuard:
@@ -141,7 +150,7 @@ class ResultAttribution:
                 return {}
             values = {}
             for key, value in given.items():
-                if not isinstance(key, str) or not _KEY.match(key) or not isinstance(value, (str, int, float, bool)):
+                if not isinstance(key, str) or not _KEY.fullmatch(key) or not isinstance(value, (str, int, float, bool)):
                     raise ValueError(f"{key!r}: {value!r} is not a lowercase identifier with a string, number or boolean")
                 values[PREFIX + key] = str(value)
             return values

@@ -147,8 +147,9 @@ class _Sums:
             items = list(self.values.items())
         merged: dict[Key, float] = {}
         for key, value in items:
-            # Keys with the same pairs in another order are one attribute set.
-            canonical = tuple(sorted(key))
+            # Keys with the same pairs in another order are one attribute set. Sorted by name only: values of
+            # different types do not compare.
+            canonical = tuple(sorted(key, key=_name))
             merged[canonical] = merged.get(canonical, 0) + value
         return [Observation(value, dict(key)) for key, value in merged.items()]
 
@@ -349,6 +350,10 @@ class Metrics:
             if tally.cache_savings:
                 updates.append((sums[CACHE_SAVINGS], costed_key, tally.cache_savings))
         self._apply(updates)
+
+
+def _name(pair: tuple[str, AttributeValue]) -> str:
+    return pair[0]
 
 
 def metric_attributes(operation: str, start: dict[str, Any], attribution: dict[str, str]) -> dict[str, AttributeValue]:
