@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import tarfile
+import time
 import tomllib
 import venv
 import xml.etree.ElementTree as ET
@@ -39,6 +40,7 @@ def main(version: str, pytest_args: list[str]) -> None:
         [python, "-c", f"import time\nfrom claude_otel.testing import Simulator\nwith Simulator(port={port}):\n    time.sleep(10**6)"]
     )
     try:
+        wait_for(port)
         env = {**os.environ, "TEST_API_BASE_URL": f"http://127.0.0.1:{port}", "CLAUDE_OTEL_SUITE_OUT": str(work)}
         for name in ("failures.log", "spans.log"):
             (work / name).unlink(missing_ok=True)
@@ -77,6 +79,17 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def wait_for(port: int) -> None:
+    """Returns once the simulator accepts connections on `port` (it starts in well under the 10 s allowed)."""
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"the simulator did not start on port {port}")
+
+
 def outcomes(report_file: Path) -> dict[str, tuple[str, str]]:
     """Each test's outcome (passed, failure, error, skipped) and the first line of its message."""
     found = {}
@@ -84,7 +97,7 @@ def outcomes(report_file: Path) -> dict[str, tuple[str, str]]:
         outcome, message = "passed", ""
         for child in case:
             if child.tag in ("failure", "error", "skipped"):
-                outcome, message = child.tag, (child.get("message") or "").splitlines()[0] if child.get("message") else ""
+                outcome, message = child.tag, (child.get("message") or "").partition("\n")[0]
                 break
         found[f"{case.get('classname')}::{case.get('name')}"] = (outcome, message)
     return found
