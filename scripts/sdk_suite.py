@@ -62,7 +62,8 @@ def prepare(version: str, work: Path) -> Path:
     source = work / f"anthropic-{version}"
     environment = work / "venv"
     pip = [str(environment / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "--quiet"]
-    if not source.exists():
+    ready = work / "ready"  # Written once everything is in place, so that a set-up cut short is done again.
+    if not ready.exists():
         venv.create(environment, with_pip=True)
         subprocess.run([*pip, "download", "--no-deps", "--no-binary", ":all:", "-d", str(work), f"anthropic=={version}"], check=True)
         with tarfile.open(work / f"anthropic-{version}.tar.gz") as archive:
@@ -70,6 +71,7 @@ def prepare(version: str, work: Path) -> Path:
         group = tomllib.loads((source / "pyproject.toml").read_text())["dependency-groups"]["dev"]
         wanted = [requirement for requirement in group if re.split(r"[\s<>=!~;\[]", requirement)[0] not in _NOT_FOR_TESTS]
         subprocess.run([*pip, "install", "-e", str(REPO), f"anthropic[bedrock,vertex]=={version}", *wanted], check=True)
+        ready.touch()
     return source
 
 
