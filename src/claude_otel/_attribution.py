@@ -85,13 +85,15 @@ def current() -> dict[str, str]:
     """
     try:
         entries = baggage.get_all()
+        if not entries:
+            return {}
+        return {
+            key: str(value)
+            for key, value in entries.items()
+            if key.startswith(PREFIX) and _KEY.fullmatch(key[_PREFIX_LENGTH:])
+        }
     except Exception:
         return {}
-    if not entries:
-        return {}
-    return {
-        key: str(value) for key, value in entries.items() if key.startswith(PREFIX) and _KEY.fullmatch(key[_PREFIX_LENGTH:])
-    }
 
 
 _PREFIX_LENGTH = len(PREFIX)

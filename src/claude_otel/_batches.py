@@ -208,7 +208,10 @@ class BatchCall(Call):
             return
         try:
             # httpx's `.request` raises (not AttributeError) when it has no request.
-            self.request_size = int(response_or_error.request.headers["content-length"])
+            request = getattr(response_or_error, "request", None)
+            if request is None:
+                return  # An error raised before any request existed (a platform client refusing the Batch API).
+            self.request_size = int(request.headers["content-length"])
         except Exception:
             log.debug("claude_otel: no size for a batch create request", exc_info=True)
 

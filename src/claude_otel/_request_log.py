@@ -143,4 +143,3 @@ class RequestLog:
 
 _LINE = RequestLog.record.__code__.co_firstlineno
 """The line the Python log records point at (`lineno`): that of `RequestLog.record`, which writes them."""
-
