@@ -101,21 +101,21 @@ def test_count_tokens_is_not_inference(spans: Spans, client: anthropic.Anthropic
     assert point.value == 1 and point.attributes["gen_ai.operation.name"] == "count_tokens"
 
 
-def test_histogram_values_wait_for_collection_within_a_bound() -> None:
-    """Histogram values are recorded at collection time; with no reader to collect, the queue stays bounded and
+def test_metric_work_waits_for_collection_within_a_bound() -> None:
+    """A call's metrics are worked out at collection time; with no reader to collect, the queue stays bounded and
     every value is still recorded."""
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
     from opentelemetry.trace import INVALID_SPAN
 
-    from claude_otel._metrics import _MAX_PENDING, _Later
+    from claude_otel._metrics import _MAX_PENDING, _Later, _record_histograms
 
     reader = InMemoryMetricReader()
     histogram = MeterProvider(metric_readers=[reader]).get_meter("test").create_histogram("h")
     later = _Later()
     for value in range(_MAX_PENDING * 3):
-        later.record(INVALID_SPAN, [(histogram, value, {"k": "v"})])
+        later.add(_record_histograms, (INVALID_SPAN, [(histogram, value, {"k": "v"})]))
         assert len(later._pending) <= _MAX_PENDING + 1
     later.flush()
     (point,) = reader.get_metrics_data().resource_metrics[0].scope_metrics[0].metrics[0].data.data_points

@@ -25,14 +25,14 @@ With `legacy_metrics=True`, also the names of the earlier conventions: `gen_ai.c
 `gen_ai.client.token.usage` (histogram with `gen_ai.token.type`).
 
 Cost of recording: a synchronous instrument record costs the application thread several microseconds (standards
-§8a: ~7 µs), so no call pays one. The counters are observable instruments fed by a sum per attribute set kept here
-(a dict update per value) and read at collection time. An attribute set is keyed by its pairs in the order they
-were added, unsorted, which spares the application thread a sort per set per call; the sums of keys that hold the
-same set in another order are added together when they are observed. The histograms have no observable
-form: each call's values are queued (one deque append) and recorded into the histograms by the first observable
-callback of the next collection, on the reader's thread, with the call span's context (exemplars keep their
-trace). A queue that no reader drains (a meter provider without readers) is recorded inline once it holds
-`_MAX_PENDING` entries, so it never grows without bound. Count tokens (`count_tokens`) calls are not inference:
+§8a: ~7 µs), so no call pays one, nor any other metric work but one queue append. Each ended call is queued
+with its span's final attributes and its attempts' outcomes, and the first observable callback of the next
+collection, on the reader's thread, adds it up: into a sum per attribute set for each counter (observable
+instruments, which read those sums), and into the histograms (which have no observable form), recorded with the
+call span's context so that exemplars keep their trace. An attribute set is keyed by its pairs in the order they
+were added, unsorted; the sums of keys that hold the same set in another order are added together when they are
+observed. A queue that no reader drains (a meter provider without readers) is worked off inline once it holds
+`_MAX_PENDING` calls, so it never grows without bound. Count tokens (`count_tokens`) calls are not inference:
 only `claude_otel.calls` and `claude_otel.attempts` count them.
 """
 
@@ -41,7 +41,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics
@@ -104,33 +104,30 @@ _MODALITY = (("gen_ai.token.modality", "unknown"),)
 
 
 class _Later:
-    """Histogram records, queued by the application's threads and made on the collecting thread. Thread-safe."""
+    """Work queued by the application's threads and done on the collecting thread, in order. Thread-safe."""
 
     def __init__(self) -> None:
-        self._pending: deque[tuple[Span, list[tuple[Histogram, float, dict[str, AttributeValue]]]]] = deque()
+        self._pending: deque[tuple[Callable[..., None], tuple[Any, ...]]] = deque()
 
-    def record(self, span: Span, records: list[tuple[Histogram, float, dict[str, AttributeValue]]]) -> None:
-        """Queues the records of one call, each a histogram, a value and its attributes, to be made with `span`'s
-        context. Neither `records` nor the attributes may change afterwards."""
+    def add(self, work: Callable[..., None], arguments: tuple[Any, ...]) -> None:
+        """Queues `work(*arguments)`. Nothing in `arguments` may change afterwards."""
         pending = self._pending
-        pending.append((span, records))
+        pending.append((work, arguments))
         if len(pending) > _MAX_PENDING:
             self.flush()
 
     def flush(self) -> None:
-        """Records every queued value. Never raises."""
+        """Does every queued work. Never raises."""
         pending = self._pending
         while True:
             try:
-                span, records = pending.popleft()
+                work, arguments = pending.popleft()
             except IndexError:
                 return
-            context = set_span_in_context(span)
-            for histogram, value, attributes in records:
-                try:
-                    histogram.record(value, attributes, context=context)
-                except Exception:
-                    log.debug("claude_otel: could not record a histogram value", exc_info=True)
+            try:
+                work(*arguments)
+            except Exception:
+                log.debug("claude_otel: could not record the metrics of a call", exc_info=True)
 
 
 class _Sums:
@@ -234,8 +231,23 @@ class Metrics:
         duration: float,
         cost: float | None,
     ) -> None:
-        """Records one ended call. `base` are its metric attributes (operation, provider, model, server, attribution);
-        `attributes` its span's final attributes."""
+        """Records one ended call: queues it, for the next collection to add up (`_record_call`, on the reader's
+        thread). `base` are its metric attributes (operation, provider, model, server, attribution); `attributes`
+        its span's final attributes, which must not change afterwards. Only the attempts' outcomes are kept of the
+        call, not its responses."""
+        outcomes = [record.outcome() for record in call.records]
+        self._later.add(self._record_call, (call.operation, call.span, base, attributes, outcomes, duration, cost))
+
+    def _record_call(
+        self,
+        operation: str,
+        span: Span,
+        base: dict[str, AttributeValue],
+        attributes: dict[str, AttributeValue],
+        outcomes: list[tuple[int | None, str | None]],
+        duration: float,
+        cost: float | None,
+    ) -> None:
         base_key = tuple(base.items())
         get = attributes.get
         sums = self._sums
@@ -243,21 +255,20 @@ class Metrics:
             (sums[CALLS], base_key + tuple([(key, value) for key in _CALL_KEYS if (value := get(key)) is not None]), 1)
         ]
         attempts = sums[ATTEMPTS]
-        for record in call.records:
-            status, attempt_error = record.outcome()
+        for status, attempt_error in outcomes:
             attempt = base_key
             if status is not None:
                 attempt += ((sc.HTTP_RESPONSE_STATUS_CODE, status),)
             if attempt_error is not None:
                 attempt += ((sc.ERROR_TYPE, attempt_error),)
             updates.append((attempts, attempt, 1))
-        if call.operation == sc.OPERATION_CHAT:
-            self._record_inference(call, base, base_key, attributes, duration, cost, updates)
+        if operation == sc.OPERATION_CHAT:
+            self._record_inference(span, base, base_key, attributes, duration, cost, updates)
         self._apply(updates)
 
     def _record_inference(
         self,
-        call: Call,
+        span: Span,
         base: dict[str, AttributeValue],
         base_key: Key,
         attributes: dict[str, AttributeValue],
@@ -286,7 +297,7 @@ class Metrics:
             for token_type, value in (("input", input_tokens), ("output", output_tokens)):
                 if value is not None:
                     histograms.append((self._legacy_tokens, value, {**base, "gen_ai.token.type": token_type}))
-        self._later.record(call.span, histograms)
+        _record_histograms(span, histograms)
 
         if cost is not None or attributes.get(sc.CLAUDE_OTEL_COST_UNPRICED):
             costed = base_key
@@ -318,7 +329,7 @@ class Metrics:
         """Records the turnaround of a batch that a call saw ended (the caller records each batch once)."""
         attributes: dict[str, AttributeValue] = {sc.GEN_AI_PROVIDER_NAME: call.metric_base[sc.GEN_AI_PROVIDER_NAME]}
         attributes.update(attribution)
-        self._later.record(call.span, [(self._turnaround, seconds, attributes)])
+        self._later.add(_record_histograms, (call.span, [(self._turnaround, seconds, attributes)]))
 
     def record_batch_results(self, call: Call, tallies: Mapping[TallyKey, Tally]) -> None:
         """Records the results of a batch, read to their end: counts by type, and the tokens and cost of each
@@ -350,6 +361,16 @@ class Metrics:
             if tally.cache_savings:
                 updates.append((sums[CACHE_SAVINGS], costed_key, tally.cache_savings))
         self._apply(updates)
+
+
+def _record_histograms(span: Span, records: list[tuple[Histogram, float, dict[str, AttributeValue]]]) -> None:
+    """Records each value of `records` (a histogram, a value, its attributes) with `span`'s context, for exemplars."""
+    context = set_span_in_context(span)
+    for histogram, value, attributes in records:
+        try:
+            histogram.record(value, attributes, context=context)
+        except Exception:
+            log.debug("claude_otel: could not record a histogram value", exc_info=True)
 
 
 def _name(pair: tuple[str, AttributeValue]) -> str:
