@@ -236,7 +236,7 @@ def test_request_log(spans: Spans, client: anthropic.Anthropic, caplog) -> None:
     for _ in client.messages.create(**KW, stream=True, extra_headers=scenario("truncate")):
         pass
     (ok_level, ok), (failed_level, failed), (truncated_level, truncated) = records(caplog)
-    call = spans.calls()[0]
+    call, _, once = spans.calls()
     assert ok_level == "INFO"
     assert ok["request_id"] == message._request_id
     assert len(ok["request_ids"]) == 2 and ok["request_ids"][-1] == message._request_id
@@ -255,6 +255,10 @@ def test_request_log(spans: Spans, client: anthropic.Anthropic, caplog) -> None:
     assert failed["attempts"] == 3 and failed["outcome"] == "failed"
     assert truncated_level == "WARNING"
     assert truncated["stream_outcome"] == "truncated" and "time_to_first_token_s" in truncated
+    # One attempt: its id is the request id alone, on the span as in the record.
+    assert truncated["attempts"] == 1 and truncated["request_id"].startswith("req_") and "request_ids" not in truncated
+    assert once.attributes["anthropic.request.id"] == truncated["request_id"]
+    assert "claude_otel.request_ids" not in once.attributes
     assert "Say hello" not in caplog.text  # No prompt content, ever.
     assert "sk-ant-test-key" not in caplog.text
     # The fields for structured handlers too, and a source that says who wrote the record.

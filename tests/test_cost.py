@@ -32,6 +32,10 @@ def test_plain(spans: Spans, client: anthropic.Anthropic) -> None:
     assert span.attributes["claude_otel.cost.output_usd"] == pytest.approx(expected_output)
     assert span.attributes["claude_otel.cost.usd"] == pytest.approx(expected_input + expected_output)
     assert "claude_otel.cost.unpriced" not in span.attributes
+    # No cache written or read: those parts, zero, are left out.
+    assert span.attributes["gen_ai.usage.cache_read.input_tokens"] == 0
+    assert "claude_otel.cost.cache_read_usd" not in span.attributes
+    assert "claude_otel.cost.cache_write_usd" not in span.attributes
 
 
 def test_cached_5m_and_1h(spans: Spans, client: anthropic.Anthropic) -> None:

@@ -378,10 +378,15 @@ class Call:
         output = self.output_tokens if attributes.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS) is not None else 0
         cost = self.settings.prices.cost(price, self.usage, output or 0, batch)
         attributes[sc.CLAUDE_OTEL_COST_USD] = cost.total
-        attributes[sc.CLAUDE_OTEL_COST_INPUT_USD] = cost.input
-        attributes[sc.CLAUDE_OTEL_COST_CACHE_WRITE_USD] = cost.cache_write
-        attributes[sc.CLAUDE_OTEL_COST_CACHE_READ_USD] = cost.cache_read
-        attributes[sc.CLAUDE_OTEL_COST_OUTPUT_USD] = cost.output
+        # The parts that are not zero: most calls write or read no cache, and each attribute costs the span.
+        if cost.input:
+            attributes[sc.CLAUDE_OTEL_COST_INPUT_USD] = cost.input
+        if cost.cache_write:
+            attributes[sc.CLAUDE_OTEL_COST_CACHE_WRITE_USD] = cost.cache_write
+        if cost.cache_read:
+            attributes[sc.CLAUDE_OTEL_COST_CACHE_READ_USD] = cost.cache_read
+        if cost.output:
+            attributes[sc.CLAUDE_OTEL_COST_OUTPUT_USD] = cost.output
         if cost.cache_savings:
             attributes[sc.CLAUDE_OTEL_COST_CACHE_SAVINGS_USD] = cost.cache_savings
         return cost.total
@@ -438,7 +443,8 @@ class Call:
                 if request_id:
                     request_ids.append(request_id)
                 attributes[sc.HTTP_RESPONSE_STATUS_CODE] = record.response.status_code
-        if request_ids:
+        if len(request_ids) > 1 or (request_ids and self.attempts > 1):
+            # Of a call with one attempt, the id is `anthropic.request.id` alone.
             attributes[sc.CLAUDE_OTEL_REQUEST_IDS] = request_ids
         attributes.update(headers)
         if outcome is not None:
