@@ -23,6 +23,8 @@ def field(value: object, key: str) -> Any:
     from pydantic's extras: `getattr` would go through pydantic's `__getattr__`, which raises and catches an
     `AttributeError` for every missing field, at a cost paid on every call.
     """
+    if value is None:  # The usual absent field: a lookup on `None` would go through an AttributeError.
+        return None
     if isinstance(value, dict):
         return value.get(key)
     fields = getattr(value, "__dict__", None)
