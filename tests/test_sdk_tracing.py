@@ -214,6 +214,15 @@ def test_request_attributes(spans: Spans, client: anthropic.Anthropic) -> None:
     assert attributes["gen_ai.usage.reasoning.output_tokens"] == attributes["gen_ai.usage.output_tokens"] // 2
 
 
+def test_structured_output_type(spans: Spans, client: anthropic.Anthropic) -> None:
+    """`output_config.format` and its deprecated form `output_format` with a JSON schema: the output type is JSON."""
+    schema = {"type": "json_schema", "schema": {"type": "object", "properties": {}}}
+    client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES, extra_body={"output_config": {"format": schema}})
+    client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES, extra_body={"output_format": schema})
+    client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES)
+    assert [span.attributes.get("gen_ai.output.type") for span in spans.calls()] == ["json", "json", None]
+
+
 def test_cache_usage(spans: Spans, client: anthropic.Anthropic) -> None:
     message = client.messages.create(**{**RICH, "extra_headers": scenario("cache")}, stream=True)
     for _ in message:

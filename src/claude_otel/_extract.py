@@ -77,18 +77,22 @@ def chat_request_attributes(body: object, stream: bool) -> dict[str, AttributeVa
         value = body.get(key)
         if value is not None:
             _put(attributes, attribute, convert(value))
-    output_config = body.get("output_config")
+    if stream:
+        attributes[sc.GEN_AI_REQUEST_STREAM] = True
+    # `or None`: the SDK's body holds its falsy `Omit` / `NotGiven` for a parameter not given (SDK 2.x: most of them).
+    output_config = body.get("output_config") or None
+    thinking = body.get("thinking") or None
+    output_format = body.get("output_format") or None
+    if output_config is None and thinking is None and output_format is None:
+        return attributes
     _put(attributes, sc.GEN_AI_REQUEST_REASONING_LEVEL, as_str(field(output_config, "effort")))
-    thinking = body.get("thinking")
     if thinking is not None:
         _put(attributes, sc.ANTHROPIC_THINKING_TYPE, as_str(field(thinking, "type")))
         _put(attributes, sc.ANTHROPIC_THINKING_BUDGET_TOKENS, as_int(field(thinking, "budget_tokens")))
     # `output_format` is the deprecated form of `output_config.format`.
-    for output_format in (field(output_config, "format"), body.get("output_format")):
-        if field(output_format, "type") == "json_schema":
+    for schema in (field(output_config, "format"), output_format):
+        if field(schema, "type") == "json_schema":
             attributes[sc.GEN_AI_OUTPUT_TYPE] = "json"
-    if stream:
-        attributes[sc.GEN_AI_REQUEST_STREAM] = True
     return attributes
 
 
