@@ -210,10 +210,71 @@ def count_one(workload_name: str, mode: str, calls: int) -> None:
     os.getppid()  # The second.
 
 
+def floor_one(calls: int) -> None:
+    """Makes the outputs of one plain call, `calls` times, between the two markers: what `count_one` does for the
+    floor. The outputs are those of a real call, captured once."""
+    from opentelemetry import context, trace
+    from opentelemetry.propagate import inject
+    from opentelemetry.sdk.trace import SpanProcessor
+    from opentelemetry.trace import SpanKind
+
+    class Capture(SpanProcessor):
+        def on_start(self, span, parent_context=None) -> None:
+            captured["start"] = dict(span.attributes)
+
+        def on_end(self, span) -> None:
+            captured["name"], captured["end"] = span.name, dict(span.attributes)
+
+    class Fields(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            captured["fields"] = record.claude_otel
+
+    captured: dict = {}
+    provider = TracerProvider()
+    provider.add_span_processor(Capture())
+    request_log = logging.getLogger("claude_otel")
+    request_log.addHandler(Fields())
+    request_log.setLevel(logging.INFO)
+    request_log.propagate = False
+    c, options = modes(provider, collect_every=10**9)["claude_otel all"]
+    claude_otel.instrument(**options)
+    plain(c)
+    claude_otel.uninstrument()
+    request_log.handlers.clear()
+    request_log.addHandler(_Discard())
+    start, name, fields = captured["start"], captured["name"], captured["fields"]
+    end = {key: value for key, value in captured["end"].items() if key not in start}
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+    tracer = provider.get_tracer("floor")
+    encoder = json.JSONEncoder(separators=(",", ":"))
+
+    def outputs() -> None:
+        span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=start)
+        token = context.attach(trace.set_span_in_context(span))
+        inject({})
+        context.detach(token)
+        span.set_attributes(end)
+        span.end()
+        line = encoder.encode(fields)
+        request_log.handle(request_log.makeRecord("claude_otel", logging.INFO, __file__, 1, line, (), None, "outputs", {"claude_otel": fields}))
+
+    for _ in range(20):
+        outputs()
+    gc.collect()
+    gc.freeze()
+    os.getppid()
+    for _ in range(calls):
+        outputs()
+    os.getppid()
+
+
 def count(workloads: list[str], calls: int = 50) -> None:
     """Instructions per call of each workload and mode, each counted in a process of its own under callgrind."""
     names = ["none", *(["sdk tracing"] if SDK_TRACES_ITSELF else []), "claude_otel spans", "claude_otel all"]
     runs = [(workload, mode) for workload in workloads for mode in names]
+    if "plain" in workloads and SDK_TRACES_ITSELF:
+        runs.append(("plain", "floor"))
 
     def instructions(run: tuple[str, str]) -> float:
         with tempfile.TemporaryDirectory() as directory:
@@ -232,11 +293,18 @@ def count(workloads: list[str], calls: int = 50) -> None:
     print(f"anthropic {anthropic.__version__}, Python {sys.version.split()[0]}, simple span processor; "
           f"instructions per call (callgrind, {calls} calls after a warm-up)")
     report(counted, names, workloads, "instructions")
+    if ("plain", "floor") in counted:
+        floor = counted[("plain", "floor")]
+        sdk = counted[("plain", "sdk tracing")] - counted[("plain", "none")]
+        print(f"floor     the outputs of claude_otel all, made directly: +{floor:12,.0f} instructions  "
+              f"{floor / sdk:.2f} of what the SDK's tracing adds")
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["count"]:
         count(sys.argv[2:] or list(WORKLOADS))
+    elif sys.argv[1:2] == ["_count"] and sys.argv[3] == "floor":
+        floor_one(int(sys.argv[4]))
     elif sys.argv[1:2] == ["_count"]:
         count_one(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     else:
