@@ -223,6 +223,35 @@ def test_structured_output_type(spans: Spans, client: anthropic.Anthropic) -> No
     assert [span.attributes.get("gen_ai.output.type") for span in spans.calls()] == ["json", "json", None]
 
 
+def test_compaction_usage(spans: Spans, client: anthropic.Anthropic, sim) -> None:
+    """A beta Message whose usage lists its iterations: the compactions' tokens, which the totals leave out, plain
+    and streamed (from the last `message_delta`)."""
+    iterations = [
+        {"type": "compaction", "input_tokens": 1000, "cache_read_input_tokens": 200, "output_tokens": 300},
+        {"type": "message", "input_tokens": 50, "output_tokens": 7},
+        {"type": "compaction", "input_tokens": 10, "cache_creation_input_tokens": 5, "output_tokens": 3},
+    ]
+    usage = {"input_tokens": 50, "output_tokens": 7, "iterations": iterations}
+    message = {"id": "msg_c", "type": "message", "role": "assistant", "model": MODEL, "content": [],
+               "stop_reason": "end_turn", "stop_sequence": None, "usage": usage}
+    plain = sim.raw(json.dumps(message).encode(), content_type="application/json")
+    start = {**message, "stop_reason": None, "usage": {"input_tokens": 50, "output_tokens": 1}}
+    events = [("message_start", {"type": "message_start", "message": start}),
+              ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": usage}),
+              ("message_stop", {"type": "message_stop"})]
+    streamed = sim.raw([f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in events])
+    client.beta.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES, extra_headers=scenario(f"raw:{plain}"))
+    for _ in client.beta.messages.create(
+        model=MODEL, max_tokens=10, messages=MESSAGES, stream=True, extra_headers=scenario(f"raw:{streamed}")
+    ):
+        pass
+    for span in spans.calls():
+        assert span.attributes["anthropic.usage.compaction.input_tokens"] == 1215
+        assert span.attributes["anthropic.usage.compaction.output_tokens"] == 303
+        assert span.attributes["gen_ai.usage.output_tokens"] == 7
+    assert len(spans.calls()) == 2
+
+
 def test_cache_usage(spans: Spans, client: anthropic.Anthropic) -> None:
     message = client.messages.create(**{**RICH, "extra_headers": scenario("cache")}, stream=True)
     for _ in message:

@@ -17,6 +17,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,7 @@ from opentelemetry.util.types import AttributeValue
 from . import _errors
 from . import _semconv as sc
 from ._attempts import AttemptRecord, emit_spans, request_url, response_headers, url_attributes
-from ._extract import as_int, as_str, field
+from ._extract import as_int, as_str, field, fields_of
 
 if TYPE_CHECKING:
     from ._attribution import CardinalityGuard, ResultAttribution
@@ -222,32 +223,26 @@ class Call:
             self.content.message(data)
 
     def _absorb_message(self, message: object, complete: bool) -> None:
-        self.response_id = as_str(field(message, "id")) or self.response_id
-        self.response_model = as_str(field(message, "model")) or self.response_model
-        usage = field(message, "usage")
-        if usage is not None:
-            self._absorb_usage(usage)
+        fields = fields_of(message)
+        self.response_id = as_str(fields.get("id")) or self.response_id
+        self.response_model = as_str(fields.get("model")) or self.response_model
+        usage = fields_of(fields.get("usage"))
+        self._absorb_usage(usage)
         if not complete:
             # `message_start` has placeholders for the stop reason and the output tokens; `message_delta` has them.
             return
-        self.stop_reason = as_str(field(message, "stop_reason"))
-        self._absorb_stop_details(field(message, "stop_details"))
-        self.output_tokens = as_int(field(usage, "output_tokens"))
+        self.stop_reason = as_str(fields.get("stop_reason"))
+        self._absorb_stop_details(fields.get("stop_details"))
+        self.output_tokens = as_int(usage.get("output_tokens"))
         self.compaction = _compaction(usage)
 
-    def _absorb_usage(self, usage: object) -> None:
-        # Only the fields that are present: a `message_delta` whose usage lacks the cache counts keeps those of
-        # `message_start` rather than zeroing them.
-        for name in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "service_tier"):
-            value = field(usage, name)
+    def _absorb_usage(self, usage: Mapping[str, Any]) -> None:
+        """Keeps the fields of `usage` (see `fields_of`) that are present: a `message_delta` whose usage lacks the
+        cache counts keeps those of `message_start` rather than zeroing them."""
+        for name in _USAGE_FIELDS:
+            value = usage.get(name)
             if value is not None:
                 self.usage[name] = value
-        cache_creation = field(usage, "cache_creation")
-        if cache_creation is not None:
-            self.usage["cache_creation"] = cache_creation
-        details = field(usage, "output_tokens_details")
-        if details is not None:
-            self.usage["output_tokens_details"] = details
 
     def _absorb_stop_details(self, details: object) -> None:
         if details is not None:
@@ -272,9 +267,9 @@ class Call:
                 delta = event.delta  # type: ignore[attr-defined]
                 self.stop_reason = as_str(field(delta, "stop_reason")) or self.stop_reason
                 self._absorb_stop_details(field(delta, "stop_details"))
-                usage = event.usage  # type: ignore[attr-defined]
+                usage = fields_of(event.usage)  # type: ignore[attr-defined]
                 # Cumulative: the last `message_delta` has the whole count. Never added to `message_start`'s.
-                self.output_tokens = as_int(field(usage, "output_tokens"))
+                self.output_tokens = as_int(usage.get("output_tokens"))
                 self._absorb_usage(usage)
                 self.compaction = _compaction(usage) or self.compaction
             elif kind == "message_stop":
@@ -500,6 +495,16 @@ class Call:
             attributes[sc.ANTHROPIC_COMPACTION_OUTPUT_TOKENS] = self.compaction[1]
 
 
+_USAGE_FIELDS = (
+    "input_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "service_tier",
+    "cache_creation",
+    "output_tokens_details",
+)
+"""The usage fields a Call keeps (`output_tokens` apart: a stream's final count is in `message_delta`)."""
+
 _OTHER_EVENTS = frozenset({"content_block_start", "content_block_stop", "ping", "error"})
 """The stream events a Call reads nothing from; any other type than these and the ones it reads is new."""
 
@@ -513,9 +518,9 @@ def _refusal(attributes: dict[str, AttributeValue]) -> dict[str, AttributeValue]
     return {key: attributes[key] for key in keys if key in attributes}
 
 
-def _compaction(usage: object) -> tuple[int, int] | None:
+def _compaction(usage: Mapping[str, Any]) -> tuple[int, int] | None:
     """The input and output tokens of the compactions of a beta Message, which its usage totals leave out."""
-    entries = field(usage, "iterations")
+    entries = usage.get("iterations")
     if not isinstance(entries, list):
         return None
     compactions = [entry for entry in entries if field(entry, "type") == "compaction"]

@@ -40,6 +40,23 @@ def field(value: object, key: str) -> Any:
 _MISSING = object()
 
 
+def fields_of(value: object) -> Mapping[str, Any]:
+    """The entries of a dict, or the fields of a model (its extras included, as `field` reads them), as one mapping
+    to read several of them from; empty for anything else. Read only: it can be the model's own `__dict__`."""
+    if value is None:
+        return _EMPTY
+    if isinstance(value, dict):
+        return value
+    fields = getattr(value, "__dict__", None)
+    if not isinstance(fields, dict):
+        return _EMPTY
+    extra = getattr(value, "__pydantic_extra__", None)
+    return {**extra, **fields} if isinstance(extra, dict) and extra else fields
+
+
+_EMPTY: Mapping[str, Any] = {}
+
+
 def as_int(value: object) -> int | None:
     """`value` when it can be a count (every whole number claude_otel reads is one: tokens, `max_tokens`, `top_k`).
 
