@@ -101,6 +101,32 @@ def test_count_tokens_is_not_inference(spans: Spans, client: anthropic.Anthropic
     assert point.value == 1 and point.attributes["gen_ai.operation.name"] == "count_tokens"
 
 
+def test_a_call_waiting_for_collection_holds_no_span(spans: Spans, client: anthropic.Anthropic) -> None:
+    """Until the next collection a call's metrics wait in a queue, which holds what they need (attributes, the
+    attempts' outcomes, the trace's ids), not the span nor the responses: a busy service between two collections
+    keeps little per call. The collection then still has every value, and exemplars still point at the span."""
+    import gc
+    import weakref
+
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    held: list[weakref.ref] = []
+
+    class Watch(SpanProcessor):
+        def on_start(self, span, parent_context=None) -> None:
+            held.append(weakref.ref(span))
+
+    spans.provider.add_span_processor(Watch())
+    client.messages.create(**KW, extra_headers=scenario("529,ok"))
+    gc.collect()
+    assert len(held) == 3 and all(ref() is None for ref in held)  # The call span and its two attempt spans.
+    # The first collection: exemplars are those of the interval since the last one.
+    (point,) = spans.metric("gen_ai.client.inference.duration").data.data_points
+    assert point.count == 1 and point.exemplars[0].span_id == spans.calls()[0].context.span_id
+    attempts = spans.points("claude_otel.attempts")
+    assert sorted(point.attributes.get("http.response.status_code") for point in attempts) == [200, 529]
+
+
 def test_metric_work_waits_for_collection_within_a_bound() -> None:
     """A call's metrics are worked out at collection time; with no reader to collect, the queue stays bounded and
     every value is still recorded."""
@@ -115,7 +141,7 @@ def test_metric_work_waits_for_collection_within_a_bound() -> None:
     histogram = MeterProvider(metric_readers=[reader]).get_meter("test").create_histogram("h")
     later = _Later()
     for value in range(_MAX_PENDING * 3):
-        later.add(_record_histograms, (INVALID_SPAN, [(histogram, value, {"k": "v"})]))
+        later.add(_record_histograms, (INVALID_SPAN.get_span_context(), [(histogram, value, {"k": "v"})]))
         assert len(later._pending) <= _MAX_PENDING + 1
     later.flush()
     (point,) = reader.get_metrics_data().resource_metrics[0].scope_metrics[0].metrics[0].data.data_points

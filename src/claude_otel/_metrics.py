@@ -26,7 +26,7 @@ With `legacy_metrics=True`, also the names of the earlier conventions: `gen_ai.c
 
 Cost of recording: a synchronous instrument record costs the application thread several microseconds (standards
 §8a: ~7 µs), so no call pays one, nor any other metric work but one queue append. Each ended call is queued
-with its span's final attributes and its attempts' outcomes, and the first observable callback of the next
+with its span's final attributes, its attempts' outcomes and its span context (not the span: about 1.7 KB a call), and the first observable callback of the next
 collection, on the reader's thread, adds it up: into a sum per attribute set for each counter (observable
 instruments, which read those sums), and into the histograms (which have no observable form), recorded with the
 call span's context so that exemplars keep their trace. An attribute set is keyed by its pairs in the order they
@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Histogram, Observation
-from opentelemetry.trace import Span, set_span_in_context
+from opentelemetry.trace import NonRecordingSpan, SpanContext, set_span_in_context
 from opentelemetry.util.types import AttributeValue
 
 from . import _semconv as sc
@@ -236,12 +236,13 @@ class Metrics:
         its span's final attributes, which must not change afterwards. Only the attempts' outcomes are kept of the
         call, not its responses."""
         outcomes = [record.outcome() for record in call.records]
-        self._later.add(self._record_call, (call.operation, call.span, base, attributes, outcomes, duration, cost))
+        trace = call.span.get_span_context()  # Not the span: a queued call holds what it needs, and little else.
+        self._later.add(self._record_call, (call.operation, trace, base, attributes, outcomes, duration, cost))
 
     def _record_call(
         self,
         operation: str,
-        span: Span,
+        trace: SpanContext,
         base: dict[str, AttributeValue],
         attributes: dict[str, AttributeValue],
         outcomes: list[tuple[int | None, str | None]],
@@ -263,12 +264,12 @@ class Metrics:
                 attempt += ((sc.ERROR_TYPE, attempt_error),)
             updates.append((attempts, attempt, 1))
         if operation == sc.OPERATION_CHAT:
-            self._record_inference(span, base, base_key, attributes, duration, cost, updates)
+            self._record_inference(trace, base, base_key, attributes, duration, cost, updates)
         self._apply(updates)
 
     def _record_inference(
         self,
-        span: Span,
+        trace: SpanContext,
         base: dict[str, AttributeValue],
         base_key: Key,
         attributes: dict[str, AttributeValue],
@@ -297,7 +298,7 @@ class Metrics:
             for token_type, value in (("input", input_tokens), ("output", output_tokens)):
                 if value is not None:
                     histograms.append((self._legacy_tokens, value, {**base, "gen_ai.token.type": token_type}))
-        _record_histograms(span, histograms)
+        _record_histograms(trace, histograms)
 
         if cost is not None or attributes.get(sc.CLAUDE_OTEL_COST_UNPRICED):
             costed = base_key
@@ -329,7 +330,7 @@ class Metrics:
         """Records the turnaround of a batch that a call saw ended (the caller records each batch once)."""
         attributes: dict[str, AttributeValue] = {sc.GEN_AI_PROVIDER_NAME: call.metric_base[sc.GEN_AI_PROVIDER_NAME]}
         attributes.update(attribution)
-        self._later.add(_record_histograms, (call.span, [(self._turnaround, seconds, attributes)]))
+        self._later.add(_record_histograms, (call.span.get_span_context(), [(self._turnaround, seconds, attributes)]))
 
     def record_batch_results(self, call: Call, tallies: Mapping[TallyKey, Tally]) -> None:
         """Records the results of a batch, read to their end: counts by type, and the tokens and cost of each
@@ -363,9 +364,10 @@ class Metrics:
         self._apply(updates)
 
 
-def _record_histograms(span: Span, records: list[tuple[Histogram, float, dict[str, AttributeValue]]]) -> None:
-    """Records each value of `records` (a histogram, a value, its attributes) with `span`'s context, for exemplars."""
-    context = set_span_in_context(span)
+def _record_histograms(trace: SpanContext, records: list[tuple[Histogram, float, dict[str, AttributeValue]]]) -> None:
+    """Records each value of `records` (a histogram, a value, its attributes) in the context of the span `trace`
+    identifies, so that exemplars point at it."""
+    context = set_span_in_context(NonRecordingSpan(trace))
     for histogram, value, attributes in records:
         try:
             histogram.record(value, attributes, context=context)
