@@ -128,8 +128,8 @@ def test_a_call_waiting_for_collection_holds_no_span(spans: Spans, client: anthr
 
 
 def test_metric_work_waits_for_collection_within_a_bound() -> None:
-    """A call's metrics are worked out at collection time; with no reader to collect, the queue stays bounded and
-    every value is still recorded."""
+    """A call's metrics are worked out at collection time; with no reader to collect, the queue stays bounded, each
+    call beyond the bound works off one queued entry (never a pause for all of them), and every value is recorded."""
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
@@ -140,9 +140,15 @@ def test_metric_work_waits_for_collection_within_a_bound() -> None:
     reader = InMemoryMetricReader()
     histogram = MeterProvider(metric_readers=[reader]).get_meter("test").create_histogram("h")
     later = _Later()
+
+    def recorded() -> int:
+        data = reader.get_metrics_data()
+        return sum(point.count for point in data.resource_metrics[0].scope_metrics[0].metrics[0].data.data_points) if data else 0
+
     for value in range(_MAX_PENDING * 3):
         later.add(_record_histograms, (INVALID_SPAN.get_span_context(), [(histogram, value, {"k": "v"})]))
-        assert len(later._pending) <= _MAX_PENDING + 1
+        assert len(later._pending) <= _MAX_PENDING
+    assert recorded() == _MAX_PENDING * 2  # One entry worked off by each addition beyond the bound.
     later.flush()
     (point,) = reader.get_metrics_data().resource_metrics[0].scope_metrics[0].metrics[0].data.data_points
     assert point.count == _MAX_PENDING * 3 and point.sum == sum(range(_MAX_PENDING * 3))

@@ -25,15 +25,15 @@ With `legacy_metrics=True`, also the names of the earlier conventions: `gen_ai.c
 `gen_ai.client.token.usage` (histogram with `gen_ai.token.type`).
 
 Cost of recording: a synchronous instrument record costs the application thread several microseconds (standards
-§8a: ~7 µs), so no call pays one, nor any other metric work but one queue append. Each ended call is queued
-with its span's final attributes, its attempts' outcomes and its span context (not the span: about 1.7 KB a call), and the first observable callback of the next
-collection, on the reader's thread, adds it up: into a sum per attribute set for each counter (observable
-instruments, which read those sums), and into the histograms (which have no observable form), recorded with the
-call span's context so that exemplars keep their trace. An attribute set is keyed by its pairs in the order they
-were added, unsorted; the sums of keys that hold the same set in another order are added together when they are
-observed. A queue that no reader drains (a meter provider without readers) is worked off inline once it holds
-`_MAX_PENDING` calls, so it never grows without bound. Count tokens (`count_tokens`) calls are not inference:
-only `claude_otel.calls` and `claude_otel.attempts` count them.
+§8a: ~7 µs), so no call pays one, nor any other metric work but one queue append. Each ended call is queued with
+its span's final attributes, its attempts' outcomes and its span context (not the span: about 1.7 KB a call), and
+the first observable callback of the next collection, on the reader's thread, adds it up: into a sum per attribute
+set for each counter (observable instruments, which read those sums), and into the histograms (which have no
+observable form), recorded with the call span's context so that exemplars keep their trace. An attribute set is
+keyed by its pairs in the order they were added, unsorted; the sums of keys that hold the same set in another order
+are added together when they are observed. Beyond `_MAX_PENDING` queued calls (a reader that collects rarely, or
+none), each new call works off the oldest one itself, so the queue stays bounded and no call pays for many. Count
+tokens (`count_tokens`) calls are not inference: only `claude_otel.calls` and `claude_otel.attempts` count them.
 """
 
 from __future__ import annotations
@@ -114,16 +114,20 @@ class _Later:
         pending = self._pending
         pending.append((work, arguments))
         if len(pending) > _MAX_PENDING:
-            self.flush()
+            # No collection has drained the queue for a while: this call does the oldest work, about what its own
+            # would have cost it without a queue, rather than all of it at once (a pause of seconds).
+            self.flush(1)
 
-    def flush(self) -> None:
-        """Does every queued work. Never raises."""
+    def flush(self, limit: int | None = None) -> None:
+        """Does the queued work: all of it, or its `limit` oldest. Never raises."""
         pending = self._pending
-        while True:
+        done = 0
+        while limit is None or done < limit:
             try:
                 work, arguments = pending.popleft()
             except IndexError:
                 return
+            done += 1
             try:
                 work(*arguments)
             except Exception:
