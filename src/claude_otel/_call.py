@@ -438,7 +438,7 @@ class Call:
                 if request_id:
                     request_ids.append(request_id)
                 attributes[sc.HTTP_RESPONSE_STATUS_CODE] = record.response.status_code
-        if len(request_ids) > 1 or (request_ids and self.attempts > 1):
+        if request_ids and self.attempts > 1:
             # Of a call with one attempt, the id is `anthropic.request.id` alone.
             attributes[sc.CLAUDE_OTEL_REQUEST_IDS] = request_ids
         attributes.update(headers)
