@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.util.types import AttributeValue
 
 from . import _semconv as sc
-from ._extract import field
+from ._extract import field, fields_of
 
 if TYPE_CHECKING:
     from opentelemetry._logs import Logger, LoggerProvider
@@ -199,12 +199,13 @@ class Recorder:
     def delta(self, event: object) -> None:
         """A `content_block_delta`: its text, thinking or tool input JSON is added to its block."""
         try:
-            index = field(event, "index")
+            fields = fields_of(event)  # Once per event, and once for its delta: this runs for every delta.
+            index = fields.get("index")
             entry = self._blocks.get(index) if self._blocks is not None and isinstance(index, int) else None
             if entry is None:
                 return
-            delta = field(event, "delta")
-            piece = field(delta, _DELTA_FIELDS.get(field(delta, "type"), "text"))
+            delta = fields_of(fields.get("delta"))
+            piece = delta.get(_DELTA_FIELDS.get(delta.get("type"), "text"))
             if isinstance(piece, str):
                 entry[1].append(piece)
         except Exception:

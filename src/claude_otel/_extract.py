@@ -17,33 +17,19 @@ from . import _semconv as sc
 
 
 def field(value: object, key: str) -> Any:
-    """`value[key]` for a dict, the field `key` of a model, and `None` when there is no such entry.
-
-    A model's fields are read from its `__dict__` and, for a field the SDK's types do not declare (a newer API's),
-    from pydantic's extras: `getattr` would go through pydantic's `__getattr__`, which raises and catches an
-    `AttributeError` for every missing field, at a cost paid on every call.
-    """
-    if value is None:  # The usual absent field: a lookup on `None` would go through an AttributeError.
-        return None
-    if isinstance(value, dict):
-        return value.get(key)
-    fields = getattr(value, "__dict__", None)
-    if fields is None:
-        return None
-    found = fields.get(key, _MISSING)
-    if found is not _MISSING:
-        return found
-    extra = getattr(value, "__pydantic_extra__", None)
-    return extra.get(key) if isinstance(extra, dict) else None
-
-
-_MISSING = object()
+    """`value[key]` for a dict, the field `key` of a model, and `None` when there is no such entry (see `fields_of`)."""
+    return fields_of(value).get(key)
 
 
 def fields_of(value: object) -> Mapping[str, Any]:
-    """The entries of a dict, or the fields of a model (its extras included, as `field` reads them), as one mapping
-    to read several of them from; empty for anything else. Read only: it can be the model's own `__dict__`."""
-    if value is None:
+    """The entries of a dict, or the fields of a model, as one mapping to read them from; empty for anything else.
+    Read only: it can be the model's own `__dict__`.
+
+    A model's fields are its `__dict__` and, for fields the SDK's types do not declare (a newer API's), pydantic's
+    extras: `getattr` would go through pydantic's `__getattr__`, which raises and catches an `AttributeError` for
+    every missing field, at a cost paid on every call.
+    """
+    if value is None:  # The usual absent field: a lookup on `None` would go through an AttributeError.
         return _EMPTY
     if isinstance(value, dict):
         return value

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any
 
 import wrapt
@@ -234,7 +234,7 @@ class Hooks:
             call.end(err)
             raise
         finally:
-            _CURRENT_CALL.reset(current)
+            _forget_current(current)
             context.detach(token)
         call.returned(result)
         return result
@@ -251,7 +251,7 @@ class Hooks:
             call.end(err)
             raise
         finally:
-            _CURRENT_CALL.reset(current)
+            _forget_current(current)
             context.detach(token)
         call.returned(result)
         return result
@@ -334,6 +334,15 @@ class Hooks:
         events = wrapped(*args, **kwargs)
         call = _call_of(stream)
         return events if call is None else observe_async_events(events, call)
+
+
+def _forget_current(token: Token[Call | None]) -> None:
+    """Puts `_CURRENT_CALL` back as it was before the call. Never raises: a token from another context (a coroutine
+    driven across contexts) leaves the variable as it is, as `context.detach` does for the span."""
+    try:
+        _CURRENT_CALL.reset(token)
+    except Exception:
+        log.debug("claude_otel: could not reset the current call", exc_info=True)
 
 
 def _max_retries(client: Any, options: Any) -> int | None:
