@@ -84,7 +84,7 @@ def wait_for(condition: Callable[[], typing.Any], what: str, timeout: float = 30
 # --- overlays: only addresses move ---------------------------------------------------------------------------------
 
 _LISTENING_HOSTS = {"0.0.0.0", "localhost", "127.0.0.1", "", "[::]"}
-_ADDRESS_KEYS = {"endpoint", "host", "port", "endpoints"}
+_ADDRESS_KEYS = {"endpoint", "host", "port", "hostnames"}
 
 
 def overlay(config: dict, sends_to: dict[str, str] | None = None) -> tuple[dict, dict[str, str]]:
@@ -111,7 +111,7 @@ def overlay(config: dict, sends_to: dict[str, str] | None = None) -> tuple[dict,
                         node[key] = sends_to[value]
                     elif value.rpartition(":")[0] in _LISTENING_HOSTS and value.rpartition(":")[2].isdigit():
                         node[key] = listening(value)
-                elif key == "endpoints" and isinstance(value, list):  # the loadbalancing exporter's static resolver
+                elif key == "hostnames" and isinstance(value, list):  # the load_balancing exporter's static resolver
                     node[key] = [sends_to.get(item, item) for item in value]
                 else:
                     walk(value)
