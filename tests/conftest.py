@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import claude_otel
 from claude_otel.testing import SCENARIO_HEADER, Simulator
+from stack import real_stack  # noqa: F401 - the real stack, one per session, for the tests that use it
 
 # CI replays the same examples every run (`HYPOTHESIS_PROFILE=ci`, set by `.ci/run`); a developer's run explores.
 settings.register_profile("ci", derandomize=True, database=None)

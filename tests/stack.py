@@ -384,3 +384,42 @@ def start_prometheus(directory: Path, targets: dict[str, str]) -> tuple[Process,
     process = Process("prometheus", command, directory / "prometheus.log").start()
     process.wait_ready(f"{url}/-/ready")
     return process, url
+
+
+# --- the whole stack, once per test session ------------------------------------------------------------------------
+
+
+@dataclass
+class Stack:
+    """Jaeger, the collector on the shipped config sending to it, and Prometheus scraping the collector with the
+    shipped scrape config, all on loopback."""
+
+    jaeger: Jaeger
+    collector: Collector
+    prometheus: Process
+    prometheus_url: str
+    directory: Path
+
+    def app_env(self, service: str) -> dict[str, str]:
+        """The environment of an application instrumented with `claude_otel.instrument()` that exports here."""
+        return {**os.environ, **self.collector.exporter_env, "OTEL_SERVICE_NAME": service}
+
+
+@pytest.fixture(scope="session")
+def real_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    directory = tmp_path_factory.mktemp("stack")
+    started: list[Process] = []
+    try:
+        jaeger = start_jaeger(directory)
+        started.append(jaeger.process)
+        collector = start_collector(directory, {"jaeger:4317": jaeger.otlp_grpc})
+        started.append(collector.process)
+        prometheus, url = start_prometheus(directory, {
+            "otel-collector:8889": collector.address("0.0.0.0:8889"),
+            "otel-collector:8888": collector.address("0.0.0.0:8888"),
+        })  # fmt: skip
+        started.append(prometheus)
+        yield Stack(jaeger, collector, prometheus, url, directory)
+    finally:
+        for process in reversed(started):  # Prometheus, then the collector, then Jaeger: each flushes to the next.
+            process.stop()
