@@ -1,23 +1,21 @@
-"""The Grafana dashboards and `claude-otel report`, proven against a real Prometheus.
+"""The Grafana dashboards and `claude-otel report`, proven against a real Prometheus fed by the real collector.
 
-One module-scoped stack: the demo workload (`run_workload`, every kind of call, two tenants, seven features) runs
-through the real SDK against the simulator, instrumented with its metrics read by the OpenTelemetry Python
-Prometheus exporter on a loopback HTTP port; the real `prometheus` binary scrapes it every second. Then every PromQL
-expression of every panel of the committed dashboard JSON, and every template-variable query, is evaluated through
-Prometheus' HTTP API with Grafana's variables filled in, and must return data.
+One module-scoped workload: the demo's (`run_workload`, every kind of call, two tenants, seven features) runs through
+the real SDK against the simulator, instrumented, its metrics exported over OTLP/gRPC (with the bearer token) to the
+real collector of the session's stack (tests/stack.py), whose `prometheus` exporter the real `prometheus` binary
+scrapes with the shipped scrape config (15 s). Then every PromQL expression of every panel of the committed
+dashboard JSON, and every template-variable query, is evaluated through Prometheus' HTTP API with Grafana's
+variables filled in, and must return data.
 
-Without a `prometheus` binary these tests fail, unless CLAUDE_OTEL_NO_PROMETHEUS=1 says to skip them.
+Without Go (the collector is built from source) or a `prometheus` binary these tests fail, unless
+CLAUDE_OTEL_NO_STACK=1 or CLAUDE_OTEL_NO_PROMETHEUS=1 says to skip them.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
 import re
-import shutil
-import socket
 import struct
 import subprocess
 import sys
@@ -30,28 +28,36 @@ from pathlib import Path
 
 import anthropic
 import pytest
+import yaml
+from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import claude_otel
+import stack as real
 from claude_otel import _dashboards as source
 from claude_otel._demo import TENANTS, run_workload
 from claude_otel._report import Prometheus, ReportError, grafana_values, legend, parse_duration
 from claude_otel.testing import Simulator
 from conftest import is_call_span
 
+pytestmark = pytest.mark.stack
+
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS = {name: json.loads((ROOT / "dashboards" / f"{name}.json").read_text()) for name in ("cost", "reliability", "latency")}
-JOB = "claude-otel-demo"
-"""The scrape job: the `job` label, as the collector's service name would be."""
+JOB = "dashboards-workload"
+"""The workload's service.name: the `job` label of its series, as the collector's exporter sets it."""
 ROUNDS = 3
-"""Rounds of the workload, a few scrapes apart: counters must increase inside a rate window."""
+"""Rounds of the workload, a scrape apart: counters must increase inside a rate window."""
+SCRAPE_INTERVAL = parse_duration(yaml.safe_load(real.PROMETHEUS_CONFIG.read_text())["global"]["scrape_interval"])
 
-# Grafana's variables as a dashboard of the last 10 minutes, a point every 15 s, would set them for a 1 s scrape
-# interval ($__rate_interval 16 s); every query is evaluated at the end of the workload (`Stack.at`).
-VALUES = {**grafana_values(600, 15, 1, {v.name: source.ALL for v in source.VARIABLES}), "service": JOB}
+# Grafana's variables as a dashboard of the last 10 minutes, a point every 15 s, would set them for the shipped
+# scrape interval ($__rate_interval 60 s); every query is evaluated at the end of the workload (`Stack.at`).
+VALUES = {**grafana_values(600, 15, SCRAPE_INTERVAL, {v.name: source.ALL for v in source.VARIABLES}), "service": JOB}
 
 # The names the README documents ("Metrics, dollars and attribution"), as they must arrive in Prometheus.
 EXPECTED_SERIES = {
@@ -91,25 +97,15 @@ class Stack:
     """A time just after the workload's last round was scraped."""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _scraped_sum(exporter: str, metric: str) -> float:
-    """The sum of a metric's series as the exporter serves them now."""
+    """The sum of a metric's series of the workload, as the collector's exporter serves them now."""
     with urllib.request.urlopen(exporter, timeout=10) as response:
         text = response.read().decode()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(metric + "{"))
-
-
-def _wait(condition, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.2)
+    return sum(
+        float(line.split(" # ", 1)[0].rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(metric + "{") and f'job="{JOB}"' in line
+    )
 
 
 def _stored_sum(prometheus: Prometheus, metric: str) -> float:
@@ -118,71 +114,33 @@ def _stored_sum(prometheus: Prometheus, metric: str) -> float:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        if os.environ.get("CLAUDE_OTEL_NO_PROMETHEUS"):
-            pytest.skip("CLAUDE_OTEL_NO_PROMETHEUS is set: the dashboards are not evaluated against a Prometheus")
-        pytest.fail("no prometheus binary (scripts/test installs Debian's; CLAUDE_OTEL_NO_PROMETHEUS=1 skips these tests)")
-    from opentelemetry.exporter.prometheus import PrometheusMetricReader
-    from prometheus_client import start_http_server
-
+def stack(real_stack: real.Stack) -> Iterator[Stack]:
+    collector = real_stack.collector
     span_exporter = InMemorySpanExporter()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(span_exporter))
-    meter_provider = MeterProvider(metric_readers=[PrometheusMetricReader()])
-    directory = tmp_path_factory.mktemp("prometheus")
-    with contextlib.ExitStack() as cleanup:  # Undone in reverse, whatever step fails.
-        cleanup.callback(meter_provider.shutdown)  # Unregisters the exporter's collector from prometheus_client's registry.
-        claude_otel.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
-        cleanup.callback(claude_otel.uninstrument)
-        server, thread = start_http_server(0, addr="127.0.0.1")
-        cleanup.callback(thread.join, 5)
-        cleanup.callback(server.shutdown)
-        exporter = f"http://127.0.0.1:{server.server_port}/metrics"
-
-        config = directory / "prometheus.yml"
-        config.write_text(
-            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-            f"scrape_configs:\n  - job_name: {JOB}\n    static_configs: [{{targets: ['127.0.0.1:{server.server_port}']}}]\n"
-        )
-        port = _free_port()
-        log = cleanup.enter_context((directory / "prometheus.log").open("w"))
-        process = subprocess.Popen(
-            [binary, f"--config.file={config}", f"--storage.tsdb.path={directory / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        cleanup.callback(_stop, process)
-        prometheus = Prometheus(f"http://127.0.0.1:{port}")
-        _wait(lambda: process.poll() is not None or _ready(prometheus.url), "Prometheus to start")
-        assert process.poll() is None, (directory / "prometheus.log").read_text()
-
+    otlp = OTLPMetricExporter(endpoint=collector.grpc, insecure=True, headers={"authorization": f"Bearer {collector.token}"})
+    reader = PeriodicExportingMetricReader(otlp, export_interval_millis=3_600_000)  # Exported by force_flush below.
+    meter_provider = MeterProvider(metric_readers=[reader], resource=Resource.create({"service.name": JOB}))
+    exporter = f"http://{collector.address('0.0.0.0:8889')}/metrics"
+    prometheus = Prometheus(real_stack.prometheus_url)
+    claude_otel.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    try:
         with Simulator(retry_after=0.01) as sim, anthropic.Anthropic(api_key="sk-ant-test-key", base_url=sim.url) as client:
             async_client = anthropic.AsyncAnthropic(api_key="sk-ant-test-key", base_url=sim.url)
+            served = 0.0
             for _ in range(ROUNDS):
                 run_workload(client, async_client)
-                served = _scraped_sum(exporter, "claude_otel_calls_total")
-                _wait(lambda: _stored_sum(prometheus, "claude_otel_calls_total") == served, "Prometheus to scrape the round")  # noqa: B023
-        time.sleep(2)  # Two more scrapes.
+                assert meter_provider.force_flush()
+                before = served
+                served = real.wait_for(lambda: (total := _scraped_sum(exporter, "claude_otel_calls_total")) > before and total,  # noqa: B023
+                                       "the round in the collector's exporter")  # fmt: skip
+                real.wait_for(lambda: _stored_sum(prometheus, "claude_otel_calls_total") == served,  # noqa: B023
+                              "Prometheus to scrape the round", timeout=3 * SCRAPE_INTERVAL)  # fmt: skip
         yield Stack(prometheus, list(span_exporter.get_finished_spans()), time.time())
-
-
-def _stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
+    finally:
+        claude_otel.uninstrument()
+        meter_provider.shutdown()
 
 
 # --- the names that reach Prometheus -----------------------------------------------------------------------------
@@ -342,7 +300,7 @@ def _png_size(path: Path) -> tuple[int, int]:
 def test_report_draws_one_png_per_dashboard(stack: Stack, tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "claude_otel", "report", "--prometheus", stack.prometheus.url, "--out", str(tmp_path),
-         "--since", "2m", "--step", "1s", "--scrape-interval", "1s"],
+         "--since", "5m", "--step", "15s", "--scrape-interval", f"{SCRAPE_INTERVAL:.0f}s"],
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr
@@ -363,7 +321,7 @@ def test_report_draws_one_png_per_dashboard(stack: Stack, tmp_path: Path) -> Non
 
 def test_report_without_prometheus_says_so(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "claude_otel", "report", "--prometheus", f"http://127.0.0.1:{_free_port()}", "--out", str(tmp_path)],
+        [sys.executable, "-m", "claude_otel", "report", "--prometheus", f"http://127.0.0.1:{real.free_port()}", "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 2
