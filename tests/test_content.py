@@ -130,15 +130,13 @@ def test_the_option_wins_over_the_environment(capture, client: anthropic.Anthrop
     assert captured.events() == []
 
 
-def test_invalid_environment_value_warns_once_and_captures_nothing(
-    capture, client: anthropic.Anthropic, monkeypatch, caplog
-) -> None:
+def test_invalid_environment_value_warns_once_and_captures_nothing(capture, client: anthropic.Anthropic, monkeypatch) -> None:
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
-    with caplog.at_level(logging.WARNING, logger="claude_otel"):
+    with pytest.warns(claude_otel.ConfigurationWarning) as warned:
         captured = capture()
         client.messages.create(**KW)
         client.messages.create(**KW)
-    warnings = [record.getMessage() for record in caplog.records if "CAPTURE_MESSAGE_CONTENT" in record.getMessage()]
+    warnings = [str(warning.message) for warning in warned if "CAPTURE_MESSAGE_CONTENT" in str(warning.message)]
     assert len(warnings) == 1 and "NO_CONTENT" in warnings[0]
     assert all(not content(dict(span.attributes)) for span in captured.spans.get_finished_spans())
 
@@ -237,11 +235,10 @@ def test_truncation_keeps_the_json_whole(capture, client: anthropic.Anthropic) -
 
 
 @pytest.mark.parametrize("value", ["0", "-5", "lots", "9" * 5000])
-def test_an_invalid_limit_in_the_environment_warns(capture, client: anthropic.Anthropic, monkeypatch, caplog, value: str) -> None:
+def test_an_invalid_limit_in_the_environment_warns(capture, client: anthropic.Anthropic, monkeypatch, value: str) -> None:
     monkeypatch.setenv("CLAUDE_OTEL_MAX_CONTENT_BYTES", value)
-    with caplog.at_level(logging.WARNING, logger="claude_otel"):
+    with pytest.warns(claude_otel.ConfigurationWarning, match="CLAUDE_OTEL_MAX_CONTENT_BYTES"):
         captured = capture(capture_content="SPAN_ONLY")
-    assert any("CLAUDE_OTEL_MAX_CONTENT_BYTES" in record.getMessage() for record in caplog.records)
     client.messages.create(**KW)
     assert "claude_otel.content.truncated" not in captured.call()  # The default limit.
 

@@ -9,6 +9,7 @@ Bedrock and Vertex) is one CLIENT span named `chat {model}`, child of the applic
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -19,12 +20,18 @@ from opentelemetry import trace
 from ._attribution import attributes
 from ._instrumentor import AnthropicInstrumentor
 from ._prices import PriceTableError
+from ._warnings import ConfigurationWarning, warn
 from .version import __version__
+
+# A library's logger has a NullHandler (Python's logging HOWTO, "Configuring Logging for a Library"): in an
+# application that set up no logging, Python's last-resort handler would print claude_otel's WARNING records, the
+# request log's line of every failed call, on stderr.
+logging.getLogger("claude_otel").addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from opentelemetry.sdk._logs import LoggerProvider
 
-__all__ = ["AnthropicInstrumentor", "PriceTableError", "__version__", "attributes", "instrument", "uninstrument"]
+__all__ = ["AnthropicInstrumentor", "ConfigurationWarning", "PriceTableError", "__version__", "attributes", "instrument", "uninstrument"]
 
 
 def instrument(
@@ -44,7 +51,8 @@ def instrument(
     max_content_bytes: int | None = None,
     content_hook: Callable[[dict[str, Any]], Any] | None = None,
 ) -> None:
-    """Instruments the `anthropic` SDK. Idempotent: a second call changes nothing.
+    """Instruments the `anthropic` SDK. A second call changes nothing; it warns (`ConfigurationWarning`) when its
+    options differ from those in effect, which `uninstrument()` and a new `instrument()` change.
 
     A provider that is not given is the global one; when the application has set none, one is set up from the
     standard `OTEL_*` environment variables, exporting over OTLP (see `claude_otel._providers`).
@@ -65,10 +73,11 @@ def instrument(
     content of a call (default 750000, or `CLAUDE_OTEL_MAX_CONTENT_BYTES`); `content_hook(content)` returns what to
     record of it, to redact, or `None` for nothing (see `claude_otel._content`).
     """
-    from ._instrumentor import check_options
-    from ._providers import default_meter_provider, default_tracer_provider
+    from ._instrumentor import check_options, ignored_options
 
     options = {
+        "tracer_provider": tracer_provider,
+        "meter_provider": meter_provider,
         "logger_provider": logger_provider,
         "propagate": propagate,
         "rate_limit_headers": rate_limit_headers,
@@ -83,11 +92,16 @@ def instrument(
         "content_hook": content_hook,
     }
     check_options(options)  # Bad options raise before any provider is set up.
-    AnthropicInstrumentor().instrument(
-        tracer_provider=tracer_provider if tracer_provider is not None else default_tracer_provider(),
-        meter_provider=meter_provider if meter_provider is not None else default_meter_provider(),
-        **options,
-    )
+    instrumentor = AnthropicInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:
+        ignored = ignored_options(options)
+        if ignored:
+            warn(
+                f"claude_otel: already instrumented; this instrument() call's {', '.join(ignored)} ignored. "
+                "To change options, call claude_otel.uninstrument() first."
+            )
+        return
+    instrumentor.instrument(**options)
 
 
 def uninstrument() -> None:

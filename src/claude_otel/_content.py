@@ -36,6 +36,7 @@ from opentelemetry.util.types import AttributeValue
 
 from . import _semconv as sc
 from ._extract import field, fields_of
+from ._warnings import warn
 
 if TYPE_CHECKING:
     from opentelemetry._logs import Logger, LoggerProvider
@@ -113,21 +114,16 @@ class ContentCapture:
         elif os.environ.get(ENV_MODE, "").strip():
             mode = os.environ[ENV_MODE].strip().upper()
             if mode not in MODES:
-                log.warning(
-                    "claude_otel: %s=%r is not one of %s; no content is captured",
-                    ENV_MODE,
-                    os.environ[ENV_MODE],
-                    ", ".join(MODES),
-                )
+                warn(f"claude_otel: {ENV_MODE}={os.environ[ENV_MODE]!r} is not one of {', '.join(MODES)}; no content is captured")
                 mode = NO_CONTENT
         if max_bytes is None and os.environ.get(ENV_MAX_BYTES, "").strip():
             text = os.environ[ENV_MAX_BYTES].strip()
             # `isdecimal` and a bounded length: `int()` refuses a number of thousands of digits, by raising.
             max_bytes = int(text) if text.isascii() and text.isdecimal() and len(text) < 19 and int(text) >= 1 else None
             if max_bytes is None:
-                log.warning("claude_otel: %s=%r is not a whole number >= 1; using %d", ENV_MAX_BYTES, text, DEFAULT_MAX_BYTES)
+                warn(f"claude_otel: {ENV_MAX_BYTES}={text!r} is not a whole number >= 1; using {DEFAULT_MAX_BYTES}")
         if mode in (EVENT_ONLY, SPAN_AND_EVENT) and logger_provider is None:
-            log.warning("claude_otel: content capture %s needs a logger provider for its events; none is set", mode)
+            warn(f"claude_otel: content capture {mode} needs a logger provider for its events; none is set")
         return cls(mode, max_bytes, hook, logger_provider)  # type: ignore[arg-type]
 
     def recorder(self, span: Span, body: object, sdk_options: object) -> Recorder | None:

@@ -2,8 +2,14 @@
 
 `opentelemetry-instrument` finds it under the `opentelemetry_instrumentor` entry point `claude_otel` (a name of
 its own: other packages already claim `anthropic`, and share its `OTEL_PYTHON_DISABLED_INSTRUMENTATIONS` switch).
-Like every instrumentor, it uses the providers it is given or the global ones and sets up none; the one-line
-`claude_otel.instrument()` is what sets them up from the environment.
+It uses the providers it is given, else the global ones. When there are none, as under `opentelemetry-instrument`
+without `opentelemetry-distro` (which configures the SDK before instrumentors load), it sets them up from the
+standard `OTEL_*` variables as `claude_otel.instrument()` does (`claude_otel._providers`): zero-code works from a
+plain `pip install claude-otel`.
+
+The one-line `claude_otel.instrument()` raises for a bad option, where the application's author sees it. The
+instrumentor, which `opentelemetry-instrument` loads before the application runs, never lets a bad price file from
+`CLAUDE_OTEL_PRICES` stop claude_otel: it warns and uses the bundled prices.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ from collections.abc import Collection
 from typing import Any
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+
+from ._warnings import warn
 
 log = logging.getLogger("claude_otel")
 
@@ -54,6 +62,8 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """
 
     _hooks: Any = None
+    _options: dict[str, Any] | None = None
+    """The options in effect while instrumented, for `ignored_options`."""
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return (f"anthropic >= {SUPPORTED_SDK[0]}",)
@@ -65,9 +75,21 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         from ._content import ContentCapture
         from ._metrics import Metrics
         from ._patches import Hooks
+        from ._prices import PriceTable, PriceTableError
+        from ._providers import default_meter_provider, default_tracer_provider
         from ._request_log import RequestLog
 
-        prices = check_options(kwargs)
+        try:
+            prices = check_options(kwargs)
+        except PriceTableError as err:
+            if kwargs.get("prices") is not None:
+                raise  # Given in code: the caller's to fix, and to see.
+            warn(f"claude_otel: {err}; using the bundled prices")
+            prices = PriceTable.load(environment=False)
+        if kwargs.get("tracer_provider") is None:
+            kwargs["tracer_provider"] = default_tracer_provider()
+        if kwargs.get("meter_provider") is None:
+            kwargs["meter_provider"] = default_meter_provider()
         max_values = kwargs.get("max_attribute_values", 100)
         batch_attribution = kwargs.get("batch_attribution")
         logger_provider = _logger_provider(kwargs.get("logger_provider"))
@@ -93,9 +115,11 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         hooks = Hooks(kwargs.get("tracer_provider"), propagate=bool(kwargs.get("propagate", True)), settings=settings)
         hooks.apply()
         type(self)._hooks = hooks
+        type(self)._options = kwargs
 
     def _uninstrument(self, **kwargs: Any) -> None:
         hooks, type(self)._hooks = type(self)._hooks, None
+        type(self)._options = None
         if hooks is not None:
             hooks.remove()
 
@@ -118,6 +142,18 @@ def check_options(options: dict[str, Any]) -> Any:
         raise TypeError(f"claude_otel: batch_attribution must be a function (batch_id, custom_id), not {batch_attribution!r}")
     check_content_options(options.get("capture_content"), options.get("max_content_bytes"), options.get("content_hook"))
     return PriceTable.load(options.get("prices"))
+
+
+def ignored_options(options: dict[str, Any]) -> list[str]:
+    """The options of a second `instrument()` that differ from those in effect, as `name=value (in effect: value)`.
+    A provider left out (`None`, the global one) is never one of them: the one in effect is what it resolved to."""
+    in_effect = AnthropicInstrumentor._options or {}
+    return [
+        f"{name}={value!r} (in effect: {in_effect.get(name)!r})"
+        for name, value in options.items()
+        if value is not in_effect.get(name) and value != in_effect.get(name)
+        and not (name.endswith("_provider") and value is None)
+    ]
 
 
 def _logger_provider(given: Any) -> Any:
@@ -153,19 +189,15 @@ def _sdk_has_hooks() -> bool:
         if name not in owner.__dict__
     ]
     if missing:
-        log.warning(
-            "claude_otel: anthropic %s lacks %s; claude_otel supports anthropic >= %s, < %s. Nothing is instrumented.",
-            version,
-            ", ".join(missing),
-            *SUPPORTED_SDK,
+        warn(
+            f"claude_otel: anthropic {version} lacks {', '.join(missing)}; claude_otel supports anthropic "
+            f">= {SUPPORTED_SDK[0]}, < {SUPPORTED_SDK[1]}. Nothing is instrumented."
         )
         return False
     if _major(version) >= int(SUPPORTED_SDK[1]):
-        log.warning(
-            "claude_otel: anthropic %s is newer than the versions claude_otel is tested with (< %s); "
-            "instrumenting it all the same",
-            version,
-            SUPPORTED_SDK[1],
+        warn(
+            f"claude_otel: anthropic {version} is newer than the versions claude_otel is tested with "
+            f"(< {SUPPORTED_SDK[1]}); instrumenting it all the same"
         )
     return True
 

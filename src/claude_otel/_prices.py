@@ -37,6 +37,9 @@ class PriceTableError(ValueError):
     """A price file that cannot be used, with what is wrong and where."""
 
 
+PriceTableError.__module__ = "claude_otel"  # Its public name, in tracebacks.
+
+
 @dataclass(frozen=True)
 class Rates:
     """USD per token of each kind."""
@@ -95,14 +98,15 @@ class PriceTable:
         self._warned: set[str] = set()
 
     @classmethod
-    def load(cls, override: str | os.PathLike[str] | None = None) -> PriceTable:
-        """The bundled table, with the rows of `override` (or of `$CLAUDE_OTEL_PRICES`). Raises `PriceTableError`."""
+    def load(cls, override: str | os.PathLike[str] | None = None, *, environment: bool = True) -> PriceTable:
+        """The bundled table, with the rows of `override` (or of `$CLAUDE_OTEL_PRICES`, unless `environment` is
+        false). Raises `PriceTableError`."""
         rows: dict[str, Price] = {}
         aliases: dict[str, str] = {}
         bundled = _read(BUNDLED)
         batch_discount = _parse(bundled, str(BUNDLED), rows, aliases)
         sources = [str(BUNDLED)]
-        path = override if override is not None else os.environ.get(PRICES_ENV) or None
+        path = override if override is not None else (os.environ.get(PRICES_ENV) or None if environment else None)
         if path is not None:
             extra = _read(Path(path))
             batch_discount = _parse(extra, str(path), rows, aliases, default_discount=batch_discount)

@@ -7,10 +7,13 @@ default, or `http/protobuf`), and what the OTLP exporters read themselves (`OTEL
 timeouts, ...). Spans leave through a `BatchSpanProcessor` and metrics through a periodic reader, both on threads of
 their own: an unreachable collector costs the application's calls nothing.
 
-At exit, the providers set up here flush and shut down side by side, and the process waits for them at most the
-exporter timeout (`OTEL_EXPORTER_OTLP_TIMEOUT`, seconds, 10 by default): the SDK's own exit handlers shut them down
-one after the other, each waiting out an in-flight export and a final one, so an unreachable collector would hold
-the exit for several timeouts.
+At exit, the providers set up here flush and shut down side by side, and the process waits for them while the
+collector takes what is left: it stops waiting once `CLAUDE_OTEL_EXIT_TIMEOUT` seconds (0.5 by default) pass without
+a span export succeeding, and in any case after the exporter timeout (`OTEL_EXPORTER_OTLP_TIMEOUT`, 10 s). A telemetry
+library must not hold a CLI, a job or a serverless function: the SDK's own exit handlers would shut the providers
+down one after the other, each waiting out the exporter's retries for its whole timeout, so an unreachable collector
+held the exit for 8 to 10 s. A collector that answers gets everything, its backlog included; from one that does not
+(refused, or silent), what was not yet exported is dropped.
 
 A provider that the application has set globally, or passes to `instrument()`, is used as it is and never changed.
 """
@@ -18,7 +21,6 @@ A provider that the application has set globally, or passes to `instrument()`, i
 from __future__ import annotations
 
 import atexit
-import logging
 import os
 import threading
 import time
@@ -26,7 +28,7 @@ from typing import Any
 
 from opentelemetry import metrics, trace
 
-log = logging.getLogger("claude_otel")
+from ._warnings import warn
 
 _PROTOCOLS = ("grpc", "http/protobuf")
 
@@ -54,7 +56,7 @@ def default_tracer_provider() -> trace.TracerProvider | None:
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
         else:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore[assignment]
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        provider.add_span_processor(BatchSpanProcessor(_Watched(OTLPSpanExporter())))
     trace.set_tracer_provider(provider)
     _shut_down_at_exit(provider)
     return trace.get_tracer_provider()
@@ -97,19 +99,77 @@ def _shut_down_at_exit(provider: Any) -> None:
     _AT_EXIT.append(provider)
 
 
+EXIT_TIMEOUT_VARIABLE = "CLAUDE_OTEL_EXIT_TIMEOUT"
+_EXIT_TIMEOUT_S = 0.5
+"""How long exit waits without a span export succeeding."""
+
+
 def _shut_down() -> None:
-    """Shuts the providers down side by side, waiting for them no longer than the exporter timeout."""
+    """Shuts the providers down side by side, and waits for them while span exports keep succeeding (see the module's
+    docstring). Never raises."""
     try:
-        timeout = float(os.environ.get("OTEL_EXPORTER_OTLP_TIMEOUT") or 10)
+        threads = [threading.Thread(target=provider.shutdown, daemon=True) for provider in _AT_EXIT]
+        started = time.monotonic()
+        _Watched.last_success = started  # The exit timeout runs from here, then from each successful export.
+        for thread in threads:
+            thread.start()
+        idle, deadline = _exit_timeout(), started + _exporter_timeout()
+        for thread in threads:
+            # Daemon threads: one still exporting when the time is up does not keep the process alive.
+            while thread.is_alive():
+                now = time.monotonic()
+                wait = min(_Watched.last_success + idle, deadline) - now
+                if wait <= 0:
+                    return
+                thread.join(min(wait, 0.05))
+    except Exception:  # At exit, with the interpreter going away: nothing to report it to.
+        pass
+
+
+class _Watched:
+    """A span exporter that notes when an export last succeeded: at exit, the sign that the collector answers."""
+
+    last_success = 0.0
+    """`time.monotonic()` of the last successful export of any `_Watched` exporter."""
+
+    def __init__(self, exporter: Any) -> None:
+        self._exporter = exporter
+
+    def export(self, spans: Any) -> Any:
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
+        result = self._exporter.export(spans)
+        if result is SpanExportResult.SUCCESS:
+            _Watched.last_success = time.monotonic()
+        return result
+
+    def shutdown(self) -> None:
+        self._exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return bool(self._exporter.force_flush(timeout_millis))
+
+
+def _exporter_timeout() -> float:
+    """`OTEL_EXPORTER_OTLP_TIMEOUT` in seconds, as the exporters read it (10 when unset or not a number)."""
+    try:
+        return float(os.environ.get("OTEL_EXPORTER_OTLP_TIMEOUT") or 10)
     except ValueError:
-        timeout = 10.0
-    threads = [threading.Thread(target=provider.shutdown, daemon=True) for provider in _AT_EXIT]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + timeout
-    for thread in threads:
-        # Daemon threads: one still exporting when the time is up does not keep the process alive.
-        thread.join(max(0.0, deadline - time.monotonic()))
+        return 10.0
+
+
+def _exit_timeout() -> float:
+    text = os.environ.get(EXIT_TIMEOUT_VARIABLE, "").strip()
+    if not text:
+        return _EXIT_TIMEOUT_S
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < 3600:  # NaN too
+        _warn_once(EXIT_TIMEOUT_VARIABLE, text, f"claude_otel: {EXIT_TIMEOUT_VARIABLE}={text!r} is not a number of seconds; using {_EXIT_TIMEOUT_S}")
+        return _EXIT_TIMEOUT_S
+    return seconds
 
 
 def _sdk_disabled() -> bool:
@@ -122,16 +182,26 @@ def _exporter_kind(variable: str) -> str:
     for kind in ("otlp", "console", "none"):
         if kind in kinds:
             return kind
-    log.warning("claude_otel: %s=%r names no exporter claude_otel knows (otlp, console, none); using otlp", variable, value)
+    _warn_once(variable, value, f"claude_otel: {variable}={value!r} names no exporter claude_otel knows (otlp, console, none); using otlp")
     return "otlp"
 
 
 def _protocol(signal_variable: str) -> str:
-    value = os.environ.get(signal_variable) or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "grpc"
-    value = value.strip().lower()
+    """The OTLP protocol of a signal: its own variable, else `OTEL_EXPORTER_OTLP_PROTOCOL`, else grpc, the default
+    that a value claude_otel cannot use also falls back to."""
+    variable = signal_variable if os.environ.get(signal_variable) else "OTEL_EXPORTER_OTLP_PROTOCOL"
+    value = (os.environ.get(variable) or "grpc").strip().lower()
     if value not in _PROTOCOLS:
-        log.warning(
-            "claude_otel: OTLP protocol %r is not supported (grpc, http/protobuf); using http/protobuf", value
-        )
-        return "http/protobuf"
+        _warn_once(variable, value, f"claude_otel: {variable}={value!r} is not an OTLP protocol (grpc, http/protobuf); using grpc")
+        return "grpc"
     return value
+
+
+_WARNED: set[tuple[str, str]] = set()
+"""The (variable, value) pairs already warned about: the traces and the metrics read the same variables."""
+
+
+def _warn_once(variable: str, value: str, message: str) -> None:
+    if (variable, value) not in _WARNED:
+        _WARNED.add((variable, value))
+        warn(message)

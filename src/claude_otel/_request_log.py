@@ -66,6 +66,26 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"))
 """Compact JSON, as `json.dumps(..., separators=(",", ":"))` writes it, without making an encoder per record."""
 
 
+def _python_listens(level: int) -> bool:
+    """Whether a record of `level` on the logger `claude_otel` reaches a handler that is not a `NullHandler`.
+
+    The package's own `NullHandler` (see `claude_otel/__init__.py`) keeps Python's last-resort handler from printing
+    the records of an application that set up no logging; this keeps such an application from paying for records
+    that no one reads. It walks the loggers as `Logger.callHandlers` does: a handler's own level counts, and
+    `propagate = False` stops the walk."""
+    if not log.isEnabledFor(level):
+        return False
+    logger: logging.Logger | None = log
+    while logger is not None:
+        for handler in logger.handlers:
+            if level >= handler.level and not isinstance(handler, logging.NullHandler):
+                return True
+        if not logger.propagate:
+            return False
+        logger = logger.parent
+    return False
+
+
 class RequestLog:
     """Writes the record of each call, to the Python logger and to the OpenTelemetry logs signal."""
 
@@ -85,7 +105,7 @@ class RequestLog:
             return
         failed = failure is not None or sc.ERROR_TYPE in attributes
         level = logging.WARNING if failed else logging.INFO
-        to_python = log.isEnabledFor(level)
+        to_python = _python_listens(level)
         if not to_python and self._otel is None:
             return
         try:
