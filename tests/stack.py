@@ -365,14 +365,14 @@ def tags(span: dict) -> dict[str, typing.Any]:
 # --- Prometheus ----------------------------------------------------------------------------------------------------
 
 
-def start_prometheus(directory: Path, targets: dict[str, str]) -> tuple[Process, str]:
-    """Debian's Prometheus on the config compose mounts, each scrape target in `targets` moved
-    ({"otel-collector:8889": "127.0.0.1:40003"}), with the flags compose gives it but for paths and address.
+def start_prometheus(directory: Path, targets: dict[str, str], config_file: Path = PROMETHEUS_CONFIG) -> tuple[Process, str]:
+    """Debian's Prometheus on `config_file` (by default the config compose mounts), each scrape target in `targets`
+    moved ({"otel-collector:8889": "127.0.0.1:40003"}), with the flags compose gives it but for paths and address.
     Returns the process and its URL."""
     binary = prometheus_binary()
-    text = PROMETHEUS_CONFIG.read_text()
+    text = config_file.read_text()
     for shipped, loopback in targets.items():
-        assert text.count(f'"{shipped}"') == 1, f"{shipped} is not one target of {PROMETHEUS_CONFIG}"
+        assert text.count(f'"{shipped}"') == 1, f"{shipped} is not one target of {config_file}"
         text = text.replace(f'"{shipped}"', f'"{loopback}"')
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "prometheus.yml"
