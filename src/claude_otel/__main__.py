@@ -32,7 +32,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for name in ("service", "model", "feature", "tenant"):
         report.add_argument(f"--{name}", help=f"a regular expression of the {name}s to show (default: all)")
+    simulate = commands.add_parser(
+        "simulate",
+        help="serve the bundled Anthropic API simulator, for services under test in any language",
+        description="Serves the Messages API (JSON and SSE), count_tokens, Message Batches and /v1/models until "
+        "SIGTERM or Ctrl-C. Prints one line with the URL (ANTHROPIC_BASE_URL) once it listens. A request's "
+        "x-claude-sim header, or else the script's rules, say what it gets (README, 'The simulator').",
+    )
+    simulate.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: %(default)s)")
+    simulate.add_argument("--port", type=int, default=8765, help="the port, 0 for a free one (default: %(default)s)")
+    simulate.add_argument("--script", help="a JSON (or YAML) file of rules for requests without x-claude-sim")
     arguments = parser.parse_args(argv)
+    if arguments.command == "simulate":
+        return _simulate(arguments.host, arguments.port, arguments.script)
     if arguments.command == "report":
         from ._report import run
 
@@ -45,6 +57,38 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_demo(["--live"] if arguments.live else [])
     return 2
+
+
+def _simulate(host: str, port: int, script_path: str | None) -> int:
+    """Serves the simulator until SIGTERM or SIGINT; 2 for a bad script or an address it cannot listen on."""
+    import signal
+    import threading
+
+    from .testing._script import Script, ScriptError
+    from .testing._simulator import Simulator
+
+    try:
+        script = Script.load(script_path) if script_path else None
+    except ScriptError as err:
+        print(f"claude-otel simulate: {err}", file=sys.stderr)
+        return 2
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"claude-otel simulate: listening on {host}, not only on this machine: anyone who reaches it gets answers", file=sys.stderr)
+    try:
+        simulator = Simulator(host=host, port=port, script=script, **(script.options if script else {})).start()
+    except OSError as err:
+        print(f"claude-otel simulate: cannot listen on {host}:{port}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    print(f"claude-otel simulate: serving the Anthropic API at {simulator.url} (ANTHROPIC_BASE_URL={simulator.url})", flush=True)
+    try:
+        while not stop.wait(1):
+            pass
+    finally:
+        simulator.stop()
+    return 0
 
 
 def _print_prices(path: str | None) -> int:

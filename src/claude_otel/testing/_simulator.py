@@ -1,9 +1,10 @@
 """A local simulator of the Anthropic Messages API: a real HTTP server on loopback that speaks the wire format.
 
 It answers `POST /v1/messages` (JSON, or SSE with the real event sequence when `"stream": true`),
-`POST /v1/messages/count_tokens`, the Message Batches routes (`testing/_batches.py`), and the Vertex `:rawPredict` / `:streamRawPredict` and Bedrock `/invoke` /
-`/invoke-with-response-stream` (AWS event stream) routes,
-with `request-id`, `anthropic-organization-id` and rate-limit headers on every response.
+`POST /v1/messages/count_tokens`, `GET /v1/models` (the models of the bundled price table), the Message Batches
+routes (`testing/_batches.py`), and the Vertex `:rawPredict` / `:streamRawPredict` and Bedrock `/invoke` /
+`/invoke-with-response-stream` (AWS event stream) routes, with `request-id`, `anthropic-organization-id` and
+rate-limit headers on every response.
 
 What a request gets is scripted by its `x-claude-sim` header (set it with the SDK's `extra_headers` or a client's
 `default_headers`): a comma-separated list of steps, one per attempt, picked by the SDK's own
@@ -46,6 +47,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from . import _batches
+from ._script import Script
 
 SCENARIO_HEADER = "x-claude-sim"
 
@@ -133,7 +135,8 @@ class Simulator:
     `retry_after` is the `retry-after` (seconds) sent with 429 and 529, `event_delay` the pause between SSE events
     and `first_byte_delay` the pause before a response (both in seconds), `reply_words` the length of answers.
     A Message Batch ends at its `batch_polls`-th retrieve, `batch_turnaround` seconds after its `created_at`; a batch
-    create request over `max_batch_bytes` gets the API's 413.
+    create request over `max_batch_bytes` gets the API's 413. `script` says what requests without the `x-claude-sim`
+    header get (`testing/_script.py`; `claude-otel simulate --script FILE`).
     """
 
     host: str = "127.0.0.1"
@@ -145,6 +148,7 @@ class Simulator:
     batch_polls: int = 2
     batch_turnaround: float = 1830.0
     max_batch_bytes: int = 256 * 1024 * 1024
+    script: Script | None = None
     requests: list[RecordedRequest] = field(default_factory=list, repr=False)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
@@ -261,9 +265,12 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {key.lower(): value for key, value in self.headers.items()}
         sim.record(RecordedRequest(method, self.path, headers, body, request_id))
 
-        steps = [Step.parse(text) for text in headers.get(SCENARIO_HEADER, "ok").split(",")]
-        attempt = int(headers.get("x-stainless-retry-count", "0") or 0)
-        step = steps[min(attempt, len(steps) - 1)]
+        if SCENARIO_HEADER not in headers and sim.script is not None:
+            step = Step.parse(sim.script.steps_for(self.path.partition("?")[0], headers, body, raw))
+        else:
+            steps = [Step.parse(text) for text in headers.get(SCENARIO_HEADER, "ok").split(",")]
+            attempt = int(headers.get("x-stainless-retry-count", "0") or 0)
+            step = steps[min(attempt, len(steps) - 1)]
 
         if step.name == "stall":
             time.sleep(float(step.argument or 5))
@@ -278,6 +285,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(400, _error_body("invalid_request_error", "The request body is not valid JSON."), request_id)
             return
         path = self.path.partition("?")[0]
+        if method == "GET" and (path == _MODELS or path.startswith(_MODELS + "/")):
+            self._models(path, request_id)
+            return
         if path.startswith(_batches.PREFIX):
             if step.name.isdigit():
                 self._send_error(int(step.name), request_id, step)
@@ -333,6 +343,22 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             status, payload = 404, _error_body("not_found_error", f"No route for {method} {path}")
         self._send_json(status, payload, request_id)
+
+    def _models(self, path: str, request_id: str) -> None:
+        """`GET /v1/models` (every model of the bundled price table, newest first, as one page) and
+        `GET /v1/models/{id}`, in the API's shape."""
+        models = _model_infos()
+        if path == _MODELS:
+            page = {"data": models, "has_more": False, "first_id": models[0]["id"] if models else None,
+                    "last_id": models[-1]["id"] if models else None}  # fmt: skip
+            self._send_json(200, page, request_id)
+            return
+        wanted = path[len(_MODELS) + 1 :]
+        found = next((model for model in models if model["id"] == wanted), None)
+        if found is None:
+            self._send_json(404, _error_body("not_found_error", f"model: {wanted}"), request_id)
+        else:
+            self._send_json(200, found, request_id)
 
     def _send_lines(self, lines: list[bytes], step: Step, request_id: str) -> None:
         """A JSON Lines body, a line per chunk; `drop` closes the connection after the first line."""
@@ -449,6 +475,27 @@ class _Handler(BaseHTTPRequestHandler):
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
+
+
+_MODELS = "/v1/models"
+
+
+def _model_infos() -> list[dict[str, Any]]:
+    """The models of the bundled price table as the API lists them (`anthropic.types.ModelInfo`), newest first."""
+    from .._prices import PriceTable
+
+    rows = PriceTable.load(environment=False).rows
+    infos = [
+        {"type": "model", "id": model, "display_name": " ".join(part.capitalize() for part in model.split("-")),
+         "created_at": f"{_date(price.effective_date)}T00:00:00Z"}  # fmt: skip
+        for model, price in rows.items()
+    ]
+    return sorted(infos, key=lambda info: (info["created_at"], info["id"]), reverse=True)
+
+
+def _date(text: str) -> str:
+    """`text` if it is a date (YYYY-MM-DD), else one that is: `created_at` must parse."""
+    return text if len(text) == 10 and text[4] == text[7] == "-" and text.replace("-", "").isdigit() else "2024-01-01"
 
 
 def _aws_event_stream_message(data: dict[str, Any]) -> bytes:
