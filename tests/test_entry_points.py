@@ -157,8 +157,9 @@ def test_beta_create_and_stream(spans: Spans, client: anthropic.Anthropic) -> No
 
 
 def test_non_messages_calls_are_not_ours(spans: Spans, client: anthropic.Anthropic) -> None:
+    assert client.models.retrieve(MODEL).id == MODEL  # The simulator serves the models of the price table.
     with pytest.raises(anthropic.NotFoundError):
-        client.models.retrieve("claude-sonnet-5-5")
+        client.models.retrieve("claude-no-such-model")
     assert spans.calls() == []
 
 
