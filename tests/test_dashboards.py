@@ -59,7 +59,7 @@ SCRAPE_INTERVAL = parse_duration(yaml.safe_load(real.PROMETHEUS_CONFIG.read_text
 # scrape interval ($__rate_interval 60 s); every query is evaluated at the end of the workload (`Stack.at`).
 VALUES = {**grafana_values(600, 15, SCRAPE_INTERVAL, {v.name: source.ALL for v in source.VARIABLES}), "service": JOB}
 
-# The names the README documents ("Metrics, dollars and attribution"), as they must arrive in Prometheus.
+# The names docs/metrics-and-cost.md documents, as they must arrive in Prometheus.
 EXPECTED_SERIES = {
     *(f"{family}_{suffix}" for family in (
         "gen_ai_client_inference_duration_seconds",
@@ -150,7 +150,7 @@ def test_scraped_series_are_the_documented_names(stack: Stack) -> None:
     names = set(stack.prometheus.get("/api/v1/label/__name__/values", **{"match[]": f'{{job="{JOB}"}}'}))
     ours = {name for name in names if name.startswith(("gen_ai_", "claude_otel_"))}
     assert ours == EXPECTED_SERIES
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "metrics-and-cost.md").read_text()
     for name in EXPECTED_SERIES:  # Histograms are documented as `<family>_bucket` / `_sum` / `_count`.
         assert re.sub(r"_(sum|count)$", "_bucket", name) in readme, name
 

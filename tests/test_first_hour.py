@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -145,6 +146,19 @@ def test_a_bad_price_file_under_zero_code_warns_once_and_keeps_the_bundled_price
     warnings = [line for line in result.stderr.splitlines() if "ConfigurationWarning" in line]
     assert len(warnings) == 1 and str(bad) in warnings[0] and "using the bundled prices" in warnings[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_readme_fits_a_screen_and_its_links_resolve() -> None:
+    """The README is the first screen: <= 150 lines, the two set-up commands near its top, every link to docs/ a page
+    that exists (`mkdocs build --strict`, run by scripts/test, checks the links between the pages)."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= 150, len(lines)
+    top = "\n".join(lines[:30])
+    assert "./scripts/demo" in top and "./scripts/test" in top and "pip install claude-otel" in top
+    links = re.findall(r"\]\(([^)#]+)\)", "\n".join(lines))
+    assert links and all((ROOT / link).exists() for link in links), [link for link in links if not (ROOT / link).exists()]
+    pages = {path.name for path in (ROOT / "docs").glob("*.md")}
+    assert pages - {"index.md"} <= {Path(link).name for link in links}, "every reference page is linked from the README"
 
 
 # --- quiet by default ---------------------------------------------------------------------------------------------

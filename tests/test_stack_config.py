@@ -5,7 +5,7 @@ cannot show: that compose publishes the ports the configs listen on and mounts t
 Grafana's provisioning points at the right uids, URLs and paths (Grafana cannot run here), that the collector
 config uses current component names, in their intended order, with nothing defined and unused, that the
 allow-content overlay changes nothing but the stripping, that the stripped names are those really emitted,
-`promtool check config` on the mounted Prometheus config, and that README "The stack" says what the files do.
+`promtool check config` on the mounted Prometheus config, and that docs/stack.md says what the files do.
 """
 
 from __future__ import annotations
@@ -350,10 +350,9 @@ def test_stripped_names_are_the_ones_really_emitted() -> None:
     assert sdk <= set(typing.get_args(AttributeName))
 
 
-def test_readme_says_what_the_files_do() -> None:
-    """README "The stack": its ports table is what compose publishes, its sampling table what the collector does."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## The stack: collector, Jaeger, Prometheus, Grafana", 1)[1].split("\n## ", 1)[0]
+def test_the_stack_page_says_what_the_files_do() -> None:
+    """docs/stack.md: its ports table is what compose publishes, its sampling table what the collector does."""
+    section = (ROOT / "docs" / "stack.md").read_text()
     rows = re.findall(r"^\| (\d+) \| ([\w-]+) \|", section, re.MULTILINE)
     documented = {(int(port), service) for port, service in rows}
     compose = {(host, name.removeprefix("otel-")) for name, s in COMPOSE["services"].items() for _, host in published(s).values()}

@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="serve the bundled Anthropic API simulator, for services under test in any language",
         description="Serves the Messages API (JSON and SSE), count_tokens, Message Batches and /v1/models until "
         "SIGTERM or Ctrl-C. Prints one line with the URL (ANTHROPIC_BASE_URL) once it listens. A request's "
-        "x-claude-sim header, or else the script's rules, say what it gets (README, 'The simulator').",
+        "x-claude-sim header, or else the script's rules, say what it gets (docs/simulator.md).",
     )
     simulate.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: %(default)s)")
     simulate.add_argument("--port", type=int, default=8765, help="the port, 0 for a free one (default: %(default)s)")

@@ -5,8 +5,7 @@ grafana-foundation-sdk, a development dependency); `claude_otel._report` evaluat
 Prometheus at run time with nothing but the standard library and matplotlib. Nothing here imports either.
 
 The PromQL is written for the metrics as the OpenTelemetry Collector's `prometheus` exporter (or the Python
-Prometheus exporter) exposes them: classic underscore translation with unit suffixes and `_total` (README, "Metrics,
-dollars and attribution"); the service name is the `job` label. Every query filters on the dashboards' template
+Prometheus exporter) exposes them: classic underscore translation with unit suffixes and `_total` (docs/metrics-and-cost.md); the service name is the `job` label. Every query filters on the dashboards' template
 variables `$service` (`job`, one service), `$model`, `$feature` and `$tenant`, whose "All" value is `.*` (which
 matches series without the label too: calls made outside any `claude_otel.attributes(...)`).
 """
