@@ -29,6 +29,8 @@ SCRIPT = {
         {"match": {"model": "claude-haiku-*"}, "steps": "refusal"},
         {"match": {"path": "/v1/messages", "contains": "every-third"}, "steps": "ok,ok,500", "cycle": True},
         {"match": {"contains": "plain-client"}, "steps": "503,503,ok"},
+        {"match": {"contains": "researched"}, "steps": "ok",
+         "usage": {"server_tool_use": {"web_search_requests": 3, "web_fetch_requests": 0}, "speed": "fast"}},
     ],
     "default": "ok",
 }
@@ -145,6 +147,7 @@ def test_sigterm_stops_it_cleanly(server: Server) -> None:
         ('{"rules": [{"match": {"modle": "x"}, "steps": "ok"}]}', "rule 1: unknown match key(s) ['modle']"),
         ('{"rules": [], "options": {"retry_after": -1}}', "option retry_after must be a number >= 0"),
         ('{"rules": [{"steps": "raw:abc"}]}', "unknown step 'raw:abc'"),
+        ('{"rules": [{"steps": "ok", "usage": [1]}]}', "rule 1: `usage` must be an object"),
         ("{not json", "not valid JSON"),
     ],
 )
@@ -168,3 +171,15 @@ def test_a_yaml_script(tmp_path: Path) -> None:
         assert post(running.url, body)[0] == 429
     finally:
         assert running.stop() == 0
+
+
+def test_a_rule_scripts_the_usage_of_its_answers(server: Server) -> None:
+    body = {"model": "claude-opus-5-5", "max_tokens": 8, "messages": [{"role": "user", "content": "researched"}]}
+    status, answer = post(server.url, body)
+    assert status == 200
+    assert answer["usage"]["server_tool_use"] == {"web_search_requests": 3, "web_fetch_requests": 0}
+    assert answer["usage"]["speed"] == "fast" and answer["usage"]["input_tokens"] > 0  # The rest as usual.
+    status, answer = post(server.url, body, {"x-claude-sim-usage": '{"speed": "standard"}'})  # The header wins.
+    assert answer["usage"]["speed"] == "standard" and "server_tool_use" not in answer["usage"]
+    status, answer = post(server.url, body, {"x-claude-sim-usage": "[1, 2]"})
+    assert status == 400 and "x-claude-sim-usage must be a JSON object" in answer["error"]["message"]

@@ -8,6 +8,7 @@ rules matched against each request, first match wins:
       "rules": [
         {"match": {"model": "claude-haiku-*", "stream": true}, "steps": "error_event"},
         {"match": {"contains": "refund"}, "steps": "refusal"},
+        {"match": {"contains": "research"}, "steps": "ok", "usage": {"server_tool_use": {"web_search_requests": 3}}},
         {"match": {"path": "/v1/messages"}, "steps": "ok,ok,ok,ok,529", "cycle": true}
       ],
       "default": "ok"
@@ -16,6 +17,8 @@ rules matched against each request, first match wins:
 `match` (every key optional, all must hold): `path`, a prefix of the request path; `model`, a shell-style pattern of
 the request's model (`fnmatch`, case-insensitive); `stream`, whether the request streams; `contains`, a substring of
 the request body. `steps` uses the header's syntax (the steps of `claude_otel.testing._simulator`, `raw:` excepted).
+`usage` (optional) replaces fields of the answers' usage, as the `x-claude-sim-usage` header does: web searches,
+`speed`, `inference_geo`, `service_tier`, `iterations`, so that a service's cost dashboards can be tested.
 
 Which step a request gets: with `"cycle": true`, the rule's Nth request gets step N modulo their number (every fifth
 call fails, above). Otherwise, as with the header, step N for the Nth attempt of a call, the last one repeating: the
@@ -40,10 +43,10 @@ from pathlib import Path
 from typing import Any
 
 _MATCH_KEYS = {"path", "model", "stream", "contains"}
-_RULE_KEYS = {"match", "steps", "cycle"}
+_RULE_KEYS = {"match", "steps", "cycle", "usage"}
 _OPTIONS = {"retry_after": float, "event_delay": float, "first_byte_delay": float, "reply_words": int,
             "batch_polls": int, "batch_turnaround": float}  # fmt: skip
-_NAMED_STEPS = {"ok", "cache", "batch", "malformed", "error_event", "drop", "truncate", "end_turn", "max_tokens",
+_NAMED_STEPS = {"ok", "cache", "web_search", "batch", "malformed", "error_event", "drop", "truncate", "end_turn", "max_tokens",
                 "stop_sequence", "tool_use", "pause_turn", "refusal", "context_window"}  # fmt: skip
 
 
@@ -61,6 +64,8 @@ class Rule:
     stream: bool | None = None
     contains: str | None = None
     cycle: bool = False
+    usage: dict[str, Any] | None = None
+    """Usage fields of the answers, as the `x-claude-sim-usage` header gives them."""
     _count: Iterator[int] = field(default_factory=itertools.count, repr=False)
 
     def matches(self, path: str, body: dict[str, Any], raw: bytes) -> bool:
@@ -89,13 +94,14 @@ class Script:
     options: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def steps_for(self, path: str, headers: dict[str, str], body: object, raw: bytes) -> str:
-        """The step (header syntax, one step) of a request that carries no `x-claude-sim`. Never raises."""
+    def answer_for(self, path: str, headers: dict[str, str], body: object, raw: bytes) -> tuple[str, dict[str, Any] | None]:
+        """The step (header syntax, one step) of a request that carries no `x-claude-sim`, and the usage fields of
+        its answer, if the rule gives them. Never raises."""
         if isinstance(body, dict):
             for rule in self.rules:
                 if rule.matches(path, body, raw):
-                    return rule.step(headers.get("x-stainless-retry-count"), self._lock)
-        return self.default
+                    return rule.step(headers.get("x-stainless-retry-count"), self._lock), rule.usage
+        return self.default, None
 
     @classmethod
     def load(cls, path: str | Path) -> Script:
@@ -170,7 +176,10 @@ def _rule(data: object, where: str) -> Rule:
     if not isinstance(data["steps"], str):
         raise ScriptError(f"{where}: `steps` must be a string such as \"529,ok\"")
     steps = _steps(data["steps"], where)
-    return Rule(steps, match.get("path"), match.get("model"), match.get("stream"), match.get("contains"), data.get("cycle", False))
+    usage = data.get("usage")
+    if usage is not None and not isinstance(usage, dict):
+        raise ScriptError(f"{where}: `usage` must be an object of usage fields, such as {{\"speed\": \"fast\"}}")
+    return Rule(steps, match.get("path"), match.get("model"), match.get("stream"), match.get("contains"), data.get("cycle", False), usage)
 
 
 def _steps(text: str, where: str) -> list[str]:

@@ -15,6 +15,8 @@ SDK's retry succeed, with no state in the server, whatever the concurrency. The 
     end_turn | max_tokens | stop_sequence | tool_use | pause_turn | refusal | context_window
                         an answer with that stop reason (`refusal` has `stop_details.category` "cyber")
     cache               an answer whose usage has cache reads and 5m/1h cache writes
+    web_search          an answer that searched the web once: `server_tool_use` and `web_search_tool_result` blocks
+                        before the text, `usage.server_tool_use.web_search_requests` 1
                         (any answer to a request with `thinking` enabled reports thinking tokens)
     batch               an answer billed at the batch tier (`usage.service_tier` "batch")
     malformed           parseable but unexpected: no usage, an unknown stop reason, content block and event type
@@ -29,6 +31,11 @@ SDK's retry succeed, with no state in the server, whatever the concurrency. The 
 On the Message Batches routes, the status codes, `stall` and (for results) `drop` apply.
 
 A step may end in `+noretry` (adds `x-should-retry: false`). Every request is recorded in `Simulator.requests`.
+
+The `x-claude-sim-usage` header, a JSON object, replaces fields of the answer's usage, for every billed line:
+`{"server_tool_use": {"web_search_requests": 3, "web_fetch_requests": 0}, "speed": "fast", "inference_geo": "us",
+"iterations": [{"type": "compaction", "input_tokens": 2000, ...}]}` (a stream gets them in `message_start` and
+again, as the API repeats its cumulative counts, in `message_delta`). Not an object: HTTP 400.
 """
 
 from __future__ import annotations
@@ -50,6 +57,8 @@ from . import _batches
 from ._script import Script
 
 SCENARIO_HEADER = "x-claude-sim"
+USAGE_HEADER = "x-claude-sim-usage"
+"""A JSON object of usage fields that replace those of the answer (`server_tool_use`, `speed`, `iterations`, ...)."""
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -79,7 +88,17 @@ STOP_REASONS = {
     "refusal": "refusal",
     "context_window": "model_context_window_exceeded",
     "malformed": "quantum_leap",
+    "web_search": "end_turn",
 }
+
+_SEARCH = {"type": "server_tool_use", "id": "srvtoolu_sim_1", "name": "web_search", "input": {"query": "claude-otel"}}
+_SEARCH_RESULT = {
+    "type": "web_search_tool_result",
+    "tool_use_id": "srvtoolu_sim_1",
+    "content": [{"type": "web_search_result", "url": "https://example.com/claude-otel", "title": "claude-otel",
+                 "encrypted_content": "c2ltdWxhdGVk", "page_age": None}],
+}  # fmt: skip
+"""The blocks of the `web_search` step: the server's search, and its result, before the answer's text."""
 
 _WORDS = (
     "Telemetry turns every call into a story an on-call engineer can read: which request failed, "
@@ -265,8 +284,12 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {key.lower(): value for key, value in self.headers.items()}
         sim.record(RecordedRequest(method, self.path, headers, body, request_id))
 
+        usage_fields = headers.get(USAGE_HEADER)
         if SCENARIO_HEADER not in headers and sim.script is not None:
-            step = Step.parse(sim.script.steps_for(self.path.partition("?")[0], headers, body, raw))
+            scripted, usage = sim.script.answer_for(self.path.partition("?")[0], headers, body, raw)
+            step = Step.parse(scripted)
+            if usage is not None and usage_fields is None:
+                usage_fields = json.dumps(usage)
         else:
             steps = [Step.parse(text) for text in headers.get(SCENARIO_HEADER, "ok").split(",")]
             attempt = int(headers.get("x-stainless-retry-count", "0") or 0)
@@ -309,10 +332,13 @@ class _Handler(BaseHTTPRequestHandler):
         if path.endswith("/count_tokens"):
             self._send_json(200, {"input_tokens": _input_tokens(body)}, request_id)
             return
-        if streams:
-            self._send_stream(model, body, step, request_id)
+        usage = _usage_override(usage_fields)
+        if usage is None:
+            self._send_json(400, _error_body("invalid_request_error", f"{USAGE_HEADER} must be a JSON object."), request_id)
+        elif streams:
+            self._send_stream(model, body, step, request_id, usage)
         else:
-            self._send_json(200, _message(model, body, step, sim.reply_words, complete=True), request_id)
+            self._send_json(200, _message(model, body, step, sim.reply_words, complete=True, usage=usage), request_id)
 
     def _batch(self, method: str, path: str, body: dict[str, Any], size: int, step: Step, request_id: str) -> None:
         """Answers the Message Batches routes (`testing/_batches.py`)."""
@@ -448,7 +474,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
 
-    def _send_stream(self, model: str, body: dict[str, Any], step: Step, request_id: str) -> None:
+    def _send_stream(self, model: str, body: dict[str, Any], step: Step, request_id: str, usage: dict[str, Any]) -> None:
         bedrock = self.path.startswith("/model/")
         content_type = "application/vnd.amazon.eventstream" if bedrock else "text/event-stream; charset=utf-8"
         self.send_response(200)
@@ -457,7 +483,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("transfer-encoding", "chunked")
         self.send_header("cache-control", "no-cache")
         self.end_headers()
-        events = list(_events(model, body, step, self.simulator.reply_words))
+        events = list(_events(model, body, step, self.simulator.reply_words, usage))
         for index, (name, data) in enumerate(events):
             if step.name == "drop" and index == 4:
                 self.wfile.flush()
@@ -533,9 +559,27 @@ def _usage(body: dict[str, Any], step: Step, output_tokens: int, batch: bool = F
         "output_tokens": output_tokens,
         "service_tier": "batch" if batch or step.name == "batch" else "standard",
     }
+    if step.name == "web_search":
+        usage["server_tool_use"] = {"web_search_requests": 1, "web_fetch_requests": 0}
     if isinstance(body.get("thinking"), dict) and body["thinking"].get("type") in ("enabled", "adaptive"):
         usage["output_tokens_details"] = {"thinking_tokens": output_tokens // 2}
     return usage
+
+
+def _delta_usage(step: Step) -> dict[str, Any]:
+    """What a step adds to the cumulative usage of `message_delta`, beyond the output count."""
+    return {"server_tool_use": {"web_search_requests": 1, "web_fetch_requests": 0}} if step.name == "web_search" else {}
+
+
+def _usage_override(header: str | None) -> dict[str, Any] | None:
+    """The usage fields of the `x-claude-sim-usage` header (none: `{}`); `None` when it is not a JSON object."""
+    if header is None:
+        return {}
+    try:
+        usage = json.loads(header)
+    except ValueError:
+        return None
+    return usage if isinstance(usage, dict) else None
 
 
 def _reply(body: dict[str, Any], words: int) -> list[str]:
@@ -549,11 +593,18 @@ def _content(step: Step, words: list[str]) -> list[dict[str, Any]]:
         return [{"type": "tool_use", "id": "toolu_sim_1", "name": "get_weather", "input": {"city": "Paris"}}]
     if step.name == "refusal":
         return []
-    return [{"type": "text", "text": "".join(words)}]
+    text = [{"type": "text", "text": "".join(words)}]
+    return [_SEARCH, _SEARCH_RESULT, *text] if step.name == "web_search" else text
 
 
 def _message(
-    model: str, body: dict[str, Any], step: Step, reply_words: int, complete: bool, batch: bool = False
+    model: str,
+    body: dict[str, Any],
+    step: Step,
+    reply_words: int,
+    complete: bool,
+    batch: bool = False,
+    usage: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     words = _reply(body, reply_words)
     stop_reason = STOP_REASONS.get(step.name, "end_turn")
@@ -565,7 +616,7 @@ def _message(
         "content": _content(step, words) if complete else [],
         "stop_reason": stop_reason if complete else None,
         "stop_sequence": ("\n\nHuman:" if stop_reason == "stop_sequence" else None) if complete else None,
-        "usage": _usage(body, step, len(words) + 1 if complete else 1, batch),
+        "usage": {**_usage(body, step, len(words) + 1 if complete else 1, batch), **(usage or {})},
     }
     if complete and stop_reason == "refusal":
         message["stop_details"] = {"type": "refusal", "category": "cyber", "explanation": None}
@@ -575,18 +626,29 @@ def _message(
     return message
 
 
-def _events(model: str, body: dict[str, Any], step: Step, reply_words: int) -> Iterator[tuple[str, dict[str, Any]]]:
+def _events(
+    model: str, body: dict[str, Any], step: Step, reply_words: int, usage: dict[str, Any] | None = None
+) -> Iterator[tuple[str, dict[str, Any]]]:
     """The SSE events of a streamed answer, as the API sends them, cut short where the step says."""
     words = _reply(body, reply_words)
     stop_reason = STOP_REASONS.get(step.name, "end_turn")
-    yield "message_start", {"type": "message_start", "message": _message(model, body, step, reply_words, False)}
+    yield "message_start", {"type": "message_start", "message": _message(model, body, step, reply_words, False, usage=usage)}
     if step.name == "tool_use":
         block = {"type": "tool_use", "id": "toolu_sim_1", "name": "get_weather", "input": {}}
         deltas = [{"type": "input_json_delta", "partial_json": part} for part in ('{"city": ', '"Paris"}')]
     else:
         block = {"type": "text", "text": ""}
         deltas = [{"type": "text_delta", "text": word} for word in (words if stop_reason != "refusal" else words[:3])]
-    yield "content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}
+    index = 0
+    if step.name == "web_search":
+        yield "content_block_start", {"type": "content_block_start", "index": 0, "content_block": {**_SEARCH, "input": {}}}
+        partial = {"type": "input_json_delta", "partial_json": json.dumps(_SEARCH["input"])}
+        yield "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": partial}
+        yield "content_block_stop", {"type": "content_block_stop", "index": 0}
+        yield "content_block_start", {"type": "content_block_start", "index": 1, "content_block": _SEARCH_RESULT}
+        yield "content_block_stop", {"type": "content_block_stop", "index": 1}
+        index = 2
+    yield "content_block_start", {"type": "content_block_start", "index": index, "content_block": block}
     yield "ping", {"type": "ping"}
     if step.name == "malformed":
         yield "future_event", {"type": "future_event", "detail": {"nested": True}}
@@ -596,12 +658,13 @@ def _events(model: str, body: dict[str, Any], step: Step, reply_words: int) -> I
             return
         if number == 2 and step.name == "truncate":
             return
-        yield "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
-    yield "content_block_stop", {"type": "content_block_stop", "index": 0}
+        yield "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
+    yield "content_block_stop", {"type": "content_block_stop", "index": index}
     delta_body: dict[str, Any] = {"stop_reason": stop_reason, "stop_sequence": None}
     if stop_reason == "refusal":
         delta_body["stop_details"] = {"type": "refusal", "category": "cyber", "explanation": None}
     # Cumulative, as the API sends it: the whole output count, not what came since `message_start`.
-    usage = {} if step.name == "malformed" else {"output_tokens": len(words) + 1}
-    yield "message_delta", {"type": "message_delta", "delta": delta_body, "usage": usage}
+    # The usage override too: the API repeats the cumulative counts (server tools, iterations) in `message_delta`.
+    final = {} if step.name == "malformed" else {"output_tokens": len(words) + 1, **_delta_usage(step), **(usage or {})}
+    yield "message_delta", {"type": "message_delta", "delta": delta_body, "usage": final}
     yield "message_stop", {"type": "message_stop"}
