@@ -245,6 +245,8 @@ def test_request_log(spans: Spans, client: anthropic.Anthropic, caplog) -> None:
     assert ok["input_tokens"] == message.usage.input_tokens
     assert ok["output_tokens"] == message.usage.output_tokens
     assert ok["attempts"] == 2
+    assert ok["cost_usd"] == call.attributes["claude_otel.cost.usd"] > 0
+    assert "cost_usd" not in failed  # Nothing was billed: no usage came back.
     assert ok["outcome"] == "ok"
     assert 0 < ok["latency_s"] < 5
     assert ok["trace_id"] == f"{call.context.trace_id:032x}"

@@ -63,8 +63,8 @@ def instrument(
     the OpenTelemetry logs signal when a logger provider is given or configured globally.
     `metrics` records the GenAI client metrics, cost and reliability counters; `legacy_metrics` also emits
     `gen_ai.client.operation.duration` and `gen_ai.client.token.usage` for dashboards that expect those names.
-    `prices` is a JSON price file whose rows replace or extend the bundled table (also `CLAUDE_OTEL_PRICES`); a
-    malformed one raises `PriceTableError` here. `max_attribute_values` bounds the distinct values per attribution
+    `prices` is a JSON price file (also `CLAUDE_OTEL_PRICES`) whose rows extend the bundled table, each merged onto
+    the bundled row of its model unless it says `"replace": true`; a malformed one raises `PriceTableError` here. `max_attribute_values` bounds the distinct values per attribution
     key on metrics (see `attributes`). `batch_attribution(batch_id, custom_id)` gives the attribution of a Message
     Batch result read in a process that did not create the batch (e.g. from a `custom_id` prefix), as a mapping
     like the arguments of `attributes`, or `None`.

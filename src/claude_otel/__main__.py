@@ -17,6 +17,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--live", action="store_true", help="call the real API (needs ANTHROPIC_API_KEY)")
     prices = commands.add_parser("prices", help="print the price table in use and where each row came from")
     prices.add_argument("--file", help="a price file over the bundled table (default: $CLAUDE_OTEL_PRICES)")
+    prices.add_argument("--check", metavar="MODEL", help="say which row a model id resolves to, and why, and its prices")
     report = commands.add_parser(
         "report",
         help="draw the Grafana dashboards' panels as PNG images from a Prometheus (needs the 'report' extra)",
@@ -51,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         selection = {name: getattr(arguments, name) for name in ("service", "model", "feature", "tenant") if getattr(arguments, name)}
         return run(arguments.prometheus, arguments.out, arguments.since, arguments.step, arguments.scrape_interval, selection)
     if arguments.command == "prices":
-        return _print_prices(arguments.file)
+        return _print_prices(arguments.file, arguments.check)
     if arguments.command == "demo":
         from ._demo import run_demo
 
@@ -91,7 +92,7 @@ def _simulate(host: str, port: int, script_path: str | None) -> int:
     return 0
 
 
-def _print_prices(path: str | None) -> int:
+def _print_prices(path: str | None, check: str | None) -> int:
     from ._prices import PriceTable, PriceTableError
 
     try:
@@ -99,18 +100,35 @@ def _print_prices(path: str | None) -> int:
     except PriceTableError as err:
         print(f"claude-otel prices: {err}", file=sys.stderr)
         return 2
-    header = ("model", "input", "cache_write_5m", "cache_write_1h", "cache_read", "output", "tiers", "effective", "source")
+    if check is not None:
+        row, how = table.resolve(check)
+        print(f"{check} -> {row or 'unpriced'}: {how}")
+        if row is None:
+            return 1
+    header = ("model", "input", "cache_write_5m", "cache_write_1h", "cache_read", "output", "tiers", "fast", "geo", "effective", "source")
     rows = [header]
     for model, price in sorted(table.rows.items()):
+        if check is not None and model != row:
+            continue
         rates = price.rates
-        per_million = [f"{value * 1_000_000:.6g}" for value in (rates.input, rates.cache_write_5m, rates.cache_write_1h, rates.cache_read, rates.output)]
+        per_million = [_mtok(value) for value in (rates.input, rates.cache_write_5m, rates.cache_write_1h, rates.cache_read, rates.output)]
         tiers = ",".join(f">{above}" for above, _ in price.tiers) or "-"
-        rows.append((model, *per_million, tiers, price.effective_date, price.source))
+        fast = f"{_mtok(price.fast.input)}/{_mtok(price.fast.output)}" if price.fast else "-"
+        geo = ",".join(f"{name}x{factor:g}" for name, factor in (price.inference_geo or {}).items()) or "-"
+        rows.append((model, *per_million, tiers, fast, geo, price.effective_date, price.source))
     widths = [max(len(row[column]) for row in rows) for column in range(len(header) - 1)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
-    print(f"\nUSD per million tokens; batch discount: {table.batch_discount:g}; from {', '.join(table.sources)}")
+    print(
+        f"\nUSD per million tokens (fast: input/output); batch discount: {table.batch_discount:g}; "
+        f"web search: ${table.web_search_per_1k:g} per 1,000 unless a row says otherwise; "
+        f"from {', '.join(table.sources)}"
+    )
     return 0
+
+
+def _mtok(per_token: float) -> str:
+    return f"{per_token * 1_000_000:.6g}"
 
 
 if __name__ == "__main__":

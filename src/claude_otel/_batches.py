@@ -34,6 +34,7 @@ from opentelemetry.util.types import AttributeValue
 from . import _semconv as sc
 from ._call import Call, Outcome
 from ._extract import as_int, as_str, field
+from ._prices import Cost, round_cost
 
 log = logging.getLogger("claude_otel")
 
@@ -136,7 +137,7 @@ class BatchRegistry:
 class Tally:
     """The results of one kind (model, result type, error type, attribution) that a results read has seen."""
 
-    __slots__ = ("count", "input_tokens", "output_tokens", "cache_read", "cache_write", "reasoning", "cost", "cache_savings", "priced")
+    __slots__ = ("count", "input_tokens", "output_tokens", "cache_read", "cache_write", "reasoning", "cost", "server_tools", "surcharge", "cache_savings", "priced")
 
     def __init__(self) -> None:
         self.count = 0
@@ -146,6 +147,9 @@ class Tally:
         self.cache_write = 0
         self.reasoning = 0
         self.cost = 0.0
+        """In all: the tokens' part is what `server_tools` and `surcharge` leave."""
+        self.server_tools = 0.0
+        self.surcharge = 0.0
         self.cache_savings = 0.0
         self.priced = True
 
@@ -307,12 +311,14 @@ class BatchCall(Call):
         tally.reasoning += as_int(field(usage.get("output_tokens_details"), "thinking_tokens")) or 0
         prices = self.settings.prices
         price = prices.price(model or "")
-        if price is None:
-            tally.priced = False
-        else:
-            cost = prices.cost(price, usage, output_tokens, batch=True)
+        cost = prices.cost(price, usage, output_tokens, batch=True) if price is not None else None
+        if isinstance(cost, Cost):
             tally.cost += cost.total
+            tally.server_tools += cost.server_tools
+            tally.surcharge += cost.surcharge
             tally.cache_savings += cost.cache_savings
+        else:
+            tally.priced = False
 
     # --- the end --------------------------------------------------------------------------------------------------
 
@@ -329,7 +335,7 @@ class BatchCall(Call):
         totals = Tally()
         for (_, kind, _, _), tally in self.tallies.items():
             counts[kind] = counts.get(kind, 0) + tally.count
-            for name in ("input_tokens", "output_tokens", "cache_read", "cache_write", "reasoning", "cost", "cache_savings"):
+            for name in ("input_tokens", "output_tokens", "cache_read", "cache_write", "reasoning", "cost", "server_tools", "surcharge", "cache_savings"):
                 setattr(totals, name, getattr(totals, name) + getattr(tally, name))
             totals.priced = totals.priced and tally.priced
         for kind, count in counts.items():
@@ -339,9 +345,9 @@ class BatchCall(Call):
             attributes[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = totals.output_tokens
             attributes[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = totals.cache_read
             attributes[sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = totals.cache_write
-            attributes[sc.CLAUDE_OTEL_COST_USD] = totals.cost
+            attributes[sc.CLAUDE_OTEL_COST_USD] = round_cost(totals.cost)
             if totals.cache_savings:
-                attributes[sc.CLAUDE_OTEL_COST_CACHE_SAVINGS_USD] = totals.cache_savings
+                attributes[sc.CLAUDE_OTEL_COST_CACHE_SAVINGS_USD] = round_cost(totals.cache_savings)
             if not totals.priced:
                 attributes[sc.CLAUDE_OTEL_COST_UNPRICED] = True
 
@@ -356,7 +362,7 @@ class BatchCall(Call):
         }
 
     def _record_metrics(
-        self, attributes: dict[str, AttributeValue], outcome: str | None, duration: float, cost: float | None
+        self, attributes: dict[str, AttributeValue], outcome: str | None, duration: float, cost: Cost | None
     ) -> None:
         super()._record_metrics(attributes, outcome, duration, cost)
         metrics = self.settings.metrics

@@ -28,6 +28,7 @@ from . import _errors
 from . import _semconv as sc
 from ._attempts import AttemptRecord, emit_spans, request_url, response_headers, url_attributes
 from ._extract import as_int, as_str, field, fields_of
+from ._prices import Cost, round_cost
 
 if TYPE_CHECKING:
     from ._attribution import CardinalityGuard, ResultAttribution
@@ -356,35 +357,38 @@ class Call:
         self.settings.request_log.record(self, attributes, outcome, failure, duration)
 
     def _record_metrics(
-        self, attributes: dict[str, AttributeValue], outcome: str | None, duration: float, cost: float | None
+        self, attributes: dict[str, AttributeValue], outcome: str | None, duration: float, cost: Cost | None
     ) -> None:
         if self.settings.metrics is not None:
             self.settings.metrics.record(self, self.metric_base, attributes, duration, cost)
 
-    def _cost(self, attributes: dict[str, AttributeValue]) -> float | None:
-        """Adds the call's cost to `attributes` and returns it; `None` when unpriced or no usage is known."""
+    def _cost(self, attributes: dict[str, AttributeValue]) -> Cost | None:
+        """Adds the call's cost and its parts to `attributes` (rounded: see `round_cost`) and returns it; `None` when
+        unpriced or no usage is known."""
         if self.operation != sc.OPERATION_CHAT or sc.GEN_AI_USAGE_INPUT_TOKENS not in attributes:
             return None
-        price = self.settings.prices.price(self.response_model or self.model or "")
-        if price is None:
-            attributes[sc.CLAUDE_OTEL_COST_UNPRICED] = True
-            return None
+        prices = self.settings.prices
+        price = prices.price(self.response_model or self.model or "")
         batch = self.usage.get("service_tier") == "batch"
         output = self.output_tokens if attributes.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS) is not None else 0
-        cost = self.settings.prices.cost(price, self.usage, output or 0, batch)
-        attributes[sc.CLAUDE_OTEL_COST_USD] = cost.total
+        cost = prices.cost(price, self.usage, output or 0, batch) if price is not None else None
+        if not isinstance(cost, Cost):
+            attributes[sc.CLAUDE_OTEL_COST_UNPRICED] = True
+            return None
+        attributes[sc.CLAUDE_OTEL_COST_USD] = round_cost(cost.total)
         # The parts that are not zero: most calls write or read no cache, and each attribute costs the span.
-        if cost.input:
-            attributes[sc.CLAUDE_OTEL_COST_INPUT_USD] = cost.input
-        if cost.cache_write:
-            attributes[sc.CLAUDE_OTEL_COST_CACHE_WRITE_USD] = cost.cache_write
-        if cost.cache_read:
-            attributes[sc.CLAUDE_OTEL_COST_CACHE_READ_USD] = cost.cache_read
-        if cost.output:
-            attributes[sc.CLAUDE_OTEL_COST_OUTPUT_USD] = cost.output
-        if cost.cache_savings:
-            attributes[sc.CLAUDE_OTEL_COST_CACHE_SAVINGS_USD] = cost.cache_savings
-        return cost.total
+        for name, value in (
+            (sc.CLAUDE_OTEL_COST_INPUT_USD, cost.input),
+            (sc.CLAUDE_OTEL_COST_CACHE_WRITE_USD, cost.cache_write),
+            (sc.CLAUDE_OTEL_COST_CACHE_READ_USD, cost.cache_read),
+            (sc.CLAUDE_OTEL_COST_OUTPUT_USD, cost.output),
+            (sc.CLAUDE_OTEL_COST_SERVER_TOOLS_USD, cost.server_tools),
+            (sc.CLAUDE_OTEL_COST_SURCHARGE_USD, cost.surcharge),
+            (sc.CLAUDE_OTEL_COST_CACHE_SAVINGS_USD, cost.cache_savings),
+        ):
+            if value:
+                attributes[name] = round_cost(value)
+        return cost
 
     def _failure_attributes(self, failure: Exception, outcome: str | None) -> dict[str, AttributeValue]:
         category = _errors.category(failure)
@@ -502,6 +506,10 @@ _USAGE_FIELDS = (
     "service_tier",
     "cache_creation",
     "output_tokens_details",
+    "server_tool_use",
+    "speed",
+    "inference_geo",
+    "iterations",
 )
 """The usage fields a Call keeps (`output_tokens` apart: a stream's final count is in `message_delta`)."""
 

@@ -9,7 +9,7 @@ names), with their advisory bucket boundaries, plus claude_otel's own cost and r
 | `gen_ai.client.inference.time_to_first_chunk` | histogram | s | streamed call that got a content delta |
 | `gen_ai.client.inference.operation.input_tokens` / `.output_tokens` | histogram | {token} | call with usage |
 | `gen_ai.client.inference.usage.input_tokens` / `.output_tokens` / `.cache_read.input_tokens` / `.cache_write.input_tokens` / `.reasoning.output_tokens` | counter | {token} | call (0 when nothing was billed) |
-| `claude_otel.cost` | counter | USD | priced call; unpriced calls add 0 with `claude_otel.cost.unpriced=true` |
+| `claude_otel.cost` | counter | USD | priced call, by `claude_otel.cost.part` (`tokens`, `server_tools`, `surcharge`: the last two when not 0); unpriced calls add 0 with `claude_otel.cost.unpriced=true` |
 | `claude_otel.cost.cache_savings` | counter | USD | priced call that read the prompt cache: the reads at the input rate, less their cost |
 | `claude_otel.calls` | counter | {call} | call, by stop reason, refusal category, stream outcome, error type and category |
 | `claude_otel.attempts` | counter | {attempt} | HTTP attempt, by status code and error type |
@@ -56,6 +56,7 @@ log = logging.getLogger("claude_otel")
 
 if TYPE_CHECKING:
     from ._batches import Tally, TallyKey
+    from ._prices import Cost
     from ._call import Call
 
 DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
@@ -86,6 +87,9 @@ BATCH_RESULTS = "claude_otel.batch.results"
 
 Key = tuple[tuple[str, AttributeValue], ...]
 """An attribute set, as its pairs in the order they were added."""
+_TOKENS_PART: Key = ((sc.CLAUDE_OTEL_COST_PART, sc.COST_PART_TOKENS),)
+_SERVER_TOOLS_PART: Key = ((sc.CLAUDE_OTEL_COST_PART, sc.COST_PART_SERVER_TOOLS),)
+_SURCHARGE_PART: Key = ((sc.CLAUDE_OTEL_COST_PART, sc.COST_PART_SURCHARGE),)
 
 _CALL_KEYS = (
     sc.ERROR_TYPE,
@@ -233,7 +237,7 @@ class Metrics:
         base: dict[str, AttributeValue],
         attributes: dict[str, AttributeValue],
         duration: float,
-        cost: float | None,
+        cost: Cost | None,
     ) -> None:
         """Records one ended call: queues it, for the next collection to add up (`_record_call`, on the reader's
         thread). `base` are its metric attributes (operation, provider, model, server, attribution); `attributes`
@@ -251,7 +255,7 @@ class Metrics:
         attributes: dict[str, AttributeValue],
         outcomes: list[tuple[int | None, str | None]],
         duration: float,
-        cost: float | None,
+        cost: Cost | None,
     ) -> None:
         base_key = tuple(base.items())
         get = attributes.get
@@ -278,7 +282,7 @@ class Metrics:
         base_key: Key,
         attributes: dict[str, AttributeValue],
         duration: float,
-        cost: float | None,
+        cost: Cost | None,
         updates: list[tuple[_Sums, Key, float]],
     ) -> None:
         error = attributes.get(sc.ERROR_TYPE)
@@ -310,11 +314,28 @@ class Metrics:
             if tier is not None:
                 costed += ((sc.ANTHROPIC_RESPONSE_SERVICE_TIER, tier),)
             if cost is None:
-                costed += ((sc.CLAUDE_OTEL_COST_UNPRICED, True),)
-            updates.append((self._sums[COST], costed, cost or 0.0))
-            savings = attributes.get(sc.CLAUDE_OTEL_COST_CACHE_SAVINGS_USD)
-            if savings:
-                updates.append((self._sums[CACHE_SAVINGS], costed, savings))
+                self._add_cost(costed, None, 0.0, updates)
+            else:
+                tokens = cost.input + cost.cache_write + cost.cache_read + cost.output
+                self._add_cost(costed, (tokens, cost.server_tools, cost.surcharge), cost.cache_savings, updates)
+
+    def _add_cost(
+        self, costed: Key, parts: tuple[float, float, float] | None, savings: float, updates: list[tuple[_Sums, Key, float]]
+    ) -> None:
+        """Adds a cost under the attributes `costed` to `updates`: its parts (tokens, server tools, surcharge), each
+        as its own `claude_otel.cost.part`, or 0 marked unpriced when `parts` is `None`; and the cache savings."""
+        sums = self._sums
+        if parts is None:
+            updates.append((sums[COST], costed + ((sc.CLAUDE_OTEL_COST_UNPRICED, True),), 0.0))
+            return
+        tokens, server_tools, surcharge = parts
+        updates.append((sums[COST], costed + _TOKENS_PART, tokens))
+        if server_tools:
+            updates.append((sums[COST], costed + _SERVER_TOOLS_PART, server_tools))
+        if surcharge:
+            updates.append((sums[COST], costed + _SURCHARGE_PART, surcharge))
+        if savings:
+            updates.append((sums[CACHE_SAVINGS], costed, savings))
 
     def _add_usage(self, base_key: Key, values: list, updates: list[tuple[_Sums, Key, float]]) -> None:
         """Adds the token counts `values` (in the order of `USAGE_COUNTERS`) under the attributes `base_key` to
@@ -358,13 +379,12 @@ class Metrics:
                 chat[sc.GEN_AI_REQUEST_MODEL] = model
             tokens = [tally.input_tokens, tally.output_tokens, tally.cache_read, tally.cache_write, tally.reasoning]
             self._add_usage(tuple(chat.items()), tokens, updates)
-            costed = {**chat, sc.ANTHROPIC_RESPONSE_SERVICE_TIER: "batch"}
-            if not tally.priced:
-                costed[sc.CLAUDE_OTEL_COST_UNPRICED] = True
-            costed_key = tuple(costed.items())
-            updates.append((sums[COST], costed_key, tally.cost))
-            if tally.cache_savings:
-                updates.append((sums[CACHE_SAVINGS], costed_key, tally.cache_savings))
+            costed = tuple({**chat, sc.ANTHROPIC_RESPONSE_SERVICE_TIER: "batch"}.items())
+            if tally.priced:
+                tokens = tally.cost - tally.server_tools - tally.surcharge if tally.server_tools or tally.surcharge else tally.cost
+                self._add_cost(costed, (tokens, tally.server_tools, tally.surcharge), tally.cache_savings, updates)
+            else:
+                self._add_cost(costed, None, 0.0, updates)
         self._apply(updates)
 
 

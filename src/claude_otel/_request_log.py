@@ -38,6 +38,7 @@ _FIELDS = (
     ("output_tokens", sc.GEN_AI_USAGE_OUTPUT_TOKENS),
     ("cache_read_input_tokens", sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS),
     ("cache_write_input_tokens", sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS),
+    ("cost_usd", sc.CLAUDE_OTEL_COST_USD),
     ("time_to_first_token_s", sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK),
     ("attempts", sc.CLAUDE_OTEL_ATTEMPTS),
     ("status_code", sc.HTTP_RESPONSE_STATUS_CODE),
