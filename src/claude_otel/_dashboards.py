@@ -116,6 +116,8 @@ def _quantiles(metric: str, by: str, extra: str = "") -> tuple[Query, ...]:
 
 _SAVINGS = "claude_otel_cost_cache_savings_USD_total"
 _BATCH = 'anthropic_response_service_tier="batch"'
+_PRICED = 'claude_otel_cost_part!=""'
+_BEYOND_TOKENS = 'claude_otel_cost_part=~"server_tools|surcharge"'
 
 COST = Dashboard(
     "cost",
@@ -134,6 +136,8 @@ COST = Dashboard(
         Panel("Top features by cost", "The ten features that spent most over the time range.", "currencyUSD", "bars", (Query(f"topk(10, {_total(_COST, by='claude_otel_feature')})", "{{claude_otel_feature}}"),)),
         Panel("Spend by tenant", "Spend per tenant over the time range.", "currencyUSD", "bars", (Query(_total(_COST, by="claude_otel_tenant"), "{{claude_otel_tenant}}"),)),
         Panel("Spend by model", "Spend per model over the time range.", "currencyUSD", "bars", (Query(_total(_COST, by="gen_ai_request_model"), "{{gen_ai_request_model}}"),)),
+        Panel("Spend by feature and invoice line", "Spend per feature over the time range, split by `claude_otel.cost.part`: `tokens` (input, output, cache writes and reads at standard rates), `server_tools` (web search fees), `surcharge` (what fast mode and US-only inference add).", "currencyUSD", "bars", (Query(_total(_COST, _PRICED, by="claude_otel_feature, claude_otel_cost_part"), "{{claude_otel_feature}} {{claude_otel_cost_part}}"),)),
+        Panel("Tool fees and surcharges per hour by feature", "USD per hour of the invoice lines beyond tokens, by feature: web search fees (`server_tools`) and the fast-mode and US-only inference premiums (`surcharge`).", "currencyUSD", "timeseries", (Query(f"{_rate(_COST, _BEYOND_TOKENS, by='claude_otel_feature, claude_otel_cost_part')} * 3600", "{{claude_otel_feature}} {{claude_otel_cost_part}}"),)),
         Panel("Tokens by kind", "Tokens per minute by kind. Input includes the cache reads and writes; reasoning is part of output.", "short", "timeseries", tuple(Query(f"{_rate(_USAGE.format(kind))} * 60", label) for kind, label in _TOKEN_KINDS)),
         Panel("Cache hit ratio over time", "Cache-read input tokens out of all input tokens.", "percentunit", "timeseries", (Query(f"{_rate(_USAGE.format('cache_read_input_tokens'), by='claude_otel_feature')} / {_rate(_USAGE.format('input_tokens'), by='claude_otel_feature')}", "{{claude_otel_feature}}"),)),
         Panel("Money caching saved per hour", "USD per hour saved by prompt cache reads (their tokens at the input rate, less their cost), by feature.", "currencyUSD", "timeseries", (Query(f"{_rate(_SAVINGS, by='claude_otel_feature')} * 3600", "{{claude_otel_feature}}"),)),

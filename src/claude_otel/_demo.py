@@ -45,10 +45,17 @@ def _ask(text: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": text}]
 
 
-def _scenario(steps: str) -> dict[str, str]:
-    from .testing import SCENARIO_HEADER
+def _scenario(steps: str, usage: str | None = None) -> dict[str, str]:
+    """The simulator's headers: the steps, and usage fields of the answer (see `claude_otel.testing`)."""
+    from .testing import SCENARIO_HEADER, USAGE_HEADER
 
-    return {SCENARIO_HEADER: steps}
+    return {SCENARIO_HEADER: steps, USAGE_HEADER: usage} if usage else {SCENARIO_HEADER: steps}
+
+
+# Invoice lines beyond tokens, for the dashboards' panels of them: an agent's web searches (and a free fetch), and a
+# prompt served by US-only inference (1.1x).
+_SEARCHED = '{"server_tool_use": {"web_search_requests": 2, "web_fetch_requests": 1}}'
+_US_ONLY = '{"inference_geo": "us"}'
 
 
 def _stream_to_end(client: Any, **kwargs: Any) -> None:
@@ -93,8 +100,8 @@ def _steps() -> list[_Step]:
         _Step("chat: streamed reply", lambda c, a: _stream_to_end(c, model=MODEL, max_tokens=300, messages=_ask("Summarise this ticket."))),
         _Step("chat: stream helper", lambda c, a: _helper_text(c)),
         _Step("chat: async helper", lambda c, a: asyncio.run(_async_stream(a))),
-        _Step("agent: tool call", lambda c, a: c.messages.create(model=MODEL, max_tokens=200, messages=_ask("Weather in Paris?"), extra_headers=_scenario("tool_use")), simulated_only=True),
-        _Step("summarize: cached prompt", lambda c, a: c.messages.create(model=MODEL, max_tokens=200, messages=_ask("Summarise the handbook."), extra_headers=_scenario("cache")), simulated_only=True),
+        _Step("agent: tool call", lambda c, a: c.messages.create(model=MODEL, max_tokens=200, messages=_ask("Weather in Paris?"), extra_headers=_scenario("tool_use", _SEARCHED)), simulated_only=True),
+        _Step("summarize: cached prompt", lambda c, a: c.messages.create(model=MODEL, max_tokens=200, messages=_ask("Summarise the handbook."), extra_headers=_scenario("cache", _US_ONLY)), simulated_only=True),
         _Step("search: count tokens", lambda c, a: c.messages.count_tokens(model=SMALL_MODEL, messages=_ask("How long is this?"))),
         _Step("chat: overloaded, retried", lambda c, a: c.messages.create(model=MODEL, max_tokens=200, messages=_ask("Hi"), extra_headers=_scenario("529,ok")), simulated_only=True),
         _Step("chat: rate limited", lambda c, a: c.messages.create(model=MODEL, max_tokens=200, messages=_ask("Hi"), extra_headers=_scenario("429")), simulated_only=True),
