@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from claude_otel._prices import PriceTable  # noqa: E402
+from claude_otel._prices import PriceTable
 
 BASELINE = "ef4c81a"
 MODEL = "claude-opus-4-8"
@@ -62,8 +62,8 @@ def main() -> None:
     print(f"PriceTable.cost on {MODEL}, µs per call (best of 5 x 20,000)")
     now = {}
     for name, usage in USAGES.items():
-        now[name] = per_call(lambda: table.cost(price, usage, usage["output_tokens"], False))
-        before = per_call(lambda: old.cost(old_price, usage, usage["output_tokens"], False))
+        now[name] = per_call(lambda usage=usage: table.cost(price, usage, usage["output_tokens"], False))
+        before = per_call(lambda usage=usage: old.cost(old_price, usage, usage["output_tokens"], False))
         print(f"  {name:<16} {now[name]:6.2f}   baseline {before:5.2f}   ratio {now[name] / before:4.2f}x")
     try:
         from genai_prices import Usage, calc_price

@@ -56,8 +56,8 @@ log = logging.getLogger("claude_otel")
 
 if TYPE_CHECKING:
     from ._batches import Tally, TallyKey
-    from ._prices import Cost
     from ._call import Call
+    from ._prices import Cost
 
 DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
 TURNAROUND_BUCKETS = [60, 300, 900, 1800, 3600, 7200, 14400, 28800, 43200, 86400]

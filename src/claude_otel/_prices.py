@@ -272,7 +272,7 @@ def _candidates(model: str) -> list[tuple[str, str]]:
 class _Sum:
     """The running cost of a call's token counts: standard-rate parts, fast mode's extra, savings."""
 
-    __slots__ = ("factor", "parts", "fast_extra", "savings")
+    __slots__ = ("factor", "fast_extra", "parts", "savings")
 
     def __init__(self, factor: float) -> None:
         self.factor = factor
@@ -281,8 +281,8 @@ class _Sum:
         self.savings = 0.0
 
     def add(self, price: Price, tokens: tuple[int, ...], fast: bool) -> None:
-        input_tokens, write_5m, write_1h, read, output = tokens
-        rates = price.rates_for(input_tokens + write_5m + write_1h + read)
+        read = tokens[3]
+        rates = price.rates_for(tokens[0] + tokens[1] + tokens[2] + read)
         parts = _priced(rates, tokens, self.factor)
         self.parts = [a + b for a, b in zip(self.parts, parts)]
         self.savings += read * (rates.input - rates.cache_read) * self.factor
