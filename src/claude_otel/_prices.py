@@ -222,7 +222,7 @@ class PriceTable:
             return Cost(*parts, server_tools, surcharge, tokens + surcharge + server_tools, savings)
         total = _Sum(factor)
         if isinstance(entries, list):
-            covered = [0, 0, 0, 0, 0]
+            covered = (0, 0, 0, 0, 0)
             for entry in entries:
                 fields = fields_of(entry)
                 kind = fields.get("type")
@@ -236,9 +236,9 @@ class PriceTable:
                     if row.model == price.model:
                         row = price
                 if kind in ("message", "fallback_message"):
-                    covered = [a + b for a, b in zip(covered, tokens_of)]
+                    covered = _plus(covered, tokens_of)
                 total.add(row, tokens_of, speed_fast and row is price)
-            top = tuple(max(0, a - b) for a, b in zip(top, covered))  # type: ignore[assignment]
+            top = _less(top, covered)
         total.add(price, top, speed_fast)
         return total.cost(multiplier, searches * price.web_search)
 
@@ -272,30 +272,46 @@ def _candidates(model: str) -> list[tuple[str, str]]:
 class _Sum:
     """The running cost of a call's token counts: standard-rate parts, fast mode's extra, savings."""
 
-    __slots__ = ("factor", "fast_extra", "parts", "savings")
+    __slots__ = ("cache_read", "cache_write", "factor", "fast_extra", "input", "output", "savings")
 
     def __init__(self, factor: float) -> None:
         self.factor = factor
-        self.parts = [0.0, 0.0, 0.0, 0.0]
-        self.fast_extra = 0.0
-        self.savings = 0.0
+        self.input = self.cache_write = self.cache_read = self.output = self.fast_extra = self.savings = 0.0
 
-    def add(self, price: Price, tokens: tuple[int, ...], fast: bool) -> None:
-        read = tokens[3]
-        rates = price.rates_for(tokens[0] + tokens[1] + tokens[2] + read)
-        parts = _priced(rates, tokens, self.factor)
-        self.parts = [a + b for a, b in zip(self.parts, parts)]
-        self.savings += read * (rates.input - rates.cache_read) * self.factor
+    def add(self, price: Price, tokens: Counts, fast: bool) -> None:
+        input_tokens, write_5m, write_1h, read, output = tokens
+        rates = price.rates_for(input_tokens + write_5m + write_1h + read)
+        factor = self.factor
+        parts = _priced(rates, tokens, factor)
+        self.input += parts[0]
+        self.cache_write += parts[1]
+        self.cache_read += parts[2]
+        self.output += parts[3]
+        self.savings += read * (rates.input - rates.cache_read) * factor
         if fast and price.fast is not None:  # Fast mode is one price across the whole context window.
-            self.fast_extra += sum(_priced(price.fast, tokens, self.factor)) - sum(parts)
+            self.fast_extra += sum(_priced(price.fast, tokens, factor)) - sum(parts)
 
     def cost(self, geo_multiplier: float, server_tools: float) -> Cost:
-        tokens = sum(self.parts)
+        tokens = self.input + self.cache_write + self.cache_read + self.output
         surcharge = self.fast_extra + (tokens + self.fast_extra) * (geo_multiplier - 1.0)
-        return Cost(*self.parts, server_tools, surcharge, tokens + surcharge + server_tools, self.savings)
+        return Cost(self.input, self.cache_write, self.cache_read, self.output, server_tools, surcharge,
+                    tokens + surcharge + server_tools, self.savings)  # fmt: skip
 
 
-def _priced(rates: Rates, tokens: tuple[int, ...], factor: float) -> tuple[float, float, float, float]:
+Counts = tuple[int, int, int, int, int]
+"""Tokens: input, 5-minute cache writes, 1-hour cache writes, cache reads, output."""
+
+
+def _plus(a: Counts, b: Counts) -> Counts:
+    return a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3], a[4] + b[4]
+
+
+def _less(a: Counts, b: Counts) -> Counts:
+    """`a` less `b`, kind by kind, never below 0."""
+    return max(0, a[0] - b[0]), max(0, a[1] - b[1]), max(0, a[2] - b[2]), max(0, a[3] - b[3]), max(0, a[4] - b[4])
+
+
+def _priced(rates: Rates, tokens: Counts, factor: float) -> tuple[float, float, float, float]:
     input_tokens, write_5m, write_1h, read, output = tokens
     return (
         input_tokens * rates.input * factor,
@@ -305,7 +321,7 @@ def _priced(rates: Rates, tokens: tuple[int, ...], factor: float) -> tuple[float
     )
 
 
-def _tokens(usage: Mapping[str, Any], output_tokens: int) -> tuple[int, int, int, int, int]:
+def _tokens(usage: Mapping[str, Any], output_tokens: int) -> Counts:
     """(input, 5-minute cache writes, 1-hour cache writes, cache reads, output) of a usage. Cache writes that the
     `cache_creation` breakdown leaves out are 5-minute writes, the API's default."""
     get = usage.get
