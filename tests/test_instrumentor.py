@@ -94,3 +94,43 @@ def test_bad_options_raise_before_anything_is_set_up() -> None:
     assert "batch_attribution must be a function" in error
     assert providers == "ProxyTracerProvider _ProxyMeterProvider"  # No exporter set up, nothing to fail at exit.
     assert "Failed to export" not in result.stderr
+
+
+def test_calls_under_suppressed_instrumentation_are_not_traced(spans, client, sim) -> None:
+    """Exporters and frameworks suppress instrumentation around their own calls; a Claude call made there (an
+    exporter that asks Claude, say) must not make telemetry, nor send trace context."""
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    kwargs = {"model": MODEL, "max_tokens": 8, "messages": MESSAGES}
+    with suppress_instrumentation():
+        quiet = client.messages.create(**kwargs)
+        with client.messages.stream(**kwargs) as stream:
+            stream.get_final_message()
+    assert quiet.content and spans.all() == []
+    assert spans.points("claude_otel.calls") == []
+    assert [request.headers.get("traceparent") for request in sim.requests[-2:]] == [None, None]
+    client.messages.create(**kwargs)  # And traced again outside it.
+    assert len(spans.calls()) == 1 and "traceparent" in sim.requests[-1].headers
+
+
+def test_a_misspelled_propagator_does_not_fail_the_import(sim) -> None:
+    """`opentelemetry.propagate` raises at import for an `OTEL_PROPAGATORS` name nothing provides; `import
+    claude_otel` must not: it warns, naming it, and propagates with the installed ones."""
+    import os
+    import subprocess
+    import sys
+
+    app = (
+        "import anthropic, claude_otel\n"
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "claude_otel.instrument(tracer_provider=TracerProvider(), metrics=False)\n"
+        f"anthropic.Anthropic(api_key='k', base_url={sim.url!r}).messages.create(model={MODEL!r}, max_tokens=8,"
+        " messages=[{'role': 'user', 'content': 'propagators'}])\n"
+    )
+    env = {**os.environ, "OTEL_PROPAGATORS": "tracecontext,b3mutli,baggage"}
+    result = subprocess.run([sys.executable, "-c", app], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "ConfigurationWarning" in result.stderr and "(b3mutli)" in result.stderr
+    assert "propagated with tracecontext, baggage" in result.stderr
+    sent = [request for request in sim.requests if request.body and "propagators" in str(request.body)]
+    assert sent and sent[-1].headers.get("traceparent", "").startswith("00-")

@@ -18,9 +18,13 @@ import logging
 from collections.abc import Collection
 from typing import Any
 
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from ._propagators import import_propagate
 
-from ._warnings import warn
+import_propagate()  # Before BaseInstrumentor, which imports it: a bad OTEL_PROPAGATORS must not fail our import.
+
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]  # noqa: E402
+
+from ._warnings import warn  # noqa: E402
 
 log = logging.getLogger("claude_otel")
 

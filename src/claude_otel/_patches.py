@@ -26,6 +26,7 @@ from typing import Any
 
 import wrapt
 from opentelemetry import context, trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.propagate import inject
 from opentelemetry.trace import Link, SpanKind, Tracer
 from opentelemetry.util.types import AttributeValue
@@ -108,11 +109,15 @@ class Hooks:
     # --- calls ------------------------------------------------------------------------------------------------------
 
     def _start(self, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
-        """The `Call` for a request that claude_otel traces, with its span started; `None` for any other request.
+        """The `Call` for a request that claude_otel traces, with its span started; `None` for any other request,
+        and for every request made while OpenTelemetry instrumentation is suppressed (`suppress_instrumentation()`,
+        as exporters and frameworks use it): no span, no metrics, no trace context sent.
 
         Never raises: a call that cannot be traced goes on untraced.
         """
         try:
+            if not is_instrumentation_enabled():
+                return None
             options = args[1] if len(args) > 1 else kwargs["options"]
             method = options.method.upper()
             url = options.url
