@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import contextvars
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -109,11 +110,26 @@ def test_baggage_from_upstream_cannot_pose_as_claude_otel_attributes(spans: Span
     assert point.attributes["claude_otel.feature"] == "checkout" and "claude_otel.Bad" not in point.attributes
 
 
-def test_attribution_travels_to_the_api_too(spans: Spans, client: anthropic.Anthropic, sim) -> None:
-    with claude_otel.attributes(feature="search"):
-        message = client.messages.create(**KW)
-    (request,) = [r for r in sim.requests if r.request_id == message._request_id]
-    assert "claude_otel.feature=search" in request.headers["baggage"]
+def test_attribution_never_reaches_the_api_but_reaches_the_applications_own_services(spans: Spans, client: anthropic.Anthropic, sim) -> None:
+    """Feature and tenant names are often customer identifiers: the API gets `traceparent` and the application's
+    other baggage, never claude_otel's entries; the application's own propagation still carries them downstream."""
+    from opentelemetry import baggage, context
+    from opentelemetry.propagate import inject
+
+    token = context.attach(baggage.set_baggage("region", "eu"))
+    try:
+        with claude_otel.attributes(feature="search", tenant="acme-corp"):
+            message = client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES)
+            downstream: dict[str, str] = {}
+            inject(downstream)  # What the application sends its own services.
+    finally:
+        context.detach(token)
+    (request,) = [request for request in sim.requests if request.request_id == message._request_id]
+    assert request.headers["traceparent"].startswith("00-")
+    assert request.headers.get("baggage") == "region=eu"
+    assert "acme-corp" not in json.dumps(request.headers) and "claude_otel" not in json.dumps(request.headers)
+    assert "claude_otel.tenant=acme-corp" in downstream["baggage"] and "claude_otel.feature=search" in downstream["baggage"]
+    assert spans.one().attributes["claude_otel.tenant"] == "acme-corp"
 
 
 def test_cardinality_guard(sim, caplog) -> None:

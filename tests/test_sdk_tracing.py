@@ -177,6 +177,28 @@ def test_sdk_propagation_option_is_honoured(spans: Spans, sim) -> None:
     assert spans.one().name == f"chat {MODEL}"
 
 
+@needs_sdk_tracing
+@pytest.mark.parametrize("switch", ["open_telemetry=False", "traces disabled", "ANTHROPIC_OPEN_TELEMETRY=false"])
+def test_a_client_with_sdk_telemetry_off_is_traced_but_sends_no_trace_context(spans: Spans, sim, monkeypatch, switch: str) -> None:
+    """The SDK sends no trace context for a client whose tracing is off (a health-check client, an opted-out
+    tenant's); claude_otel still traces the call (turning the SDK's spans off is how many avoid duplicates) but sends
+    the API nothing the SDK would not."""
+    if switch == "open_telemetry=False":
+        client = anthropic.Anthropic(api_key="sk-ant-test-key", base_url=sim.url, open_telemetry=False)
+    elif switch == "traces disabled":
+        client = anthropic.Anthropic(api_key="sk-ant-test-key", base_url=sim.url, open_telemetry={"traces": {"enabled": False}})
+    else:
+        monkeypatch.setenv("ANTHROPIC_OPEN_TELEMETRY", "false")
+        client = anthropic.Anthropic(api_key="sk-ant-test-key", base_url=sim.url)
+    with trace.get_tracer("app").start_as_current_span("handler"), claude_otel.attributes(feature="health"):
+        message = client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES, extra_headers=scenario("529,ok"))
+    sent = [request for request in sim.requests if request.headers.get("x-stainless-retry-count") in ("0", "1")][-2:]
+    assert sent[-1].request_id == message._request_id
+    assert [("traceparent" in request.headers, "baggage" in request.headers) for request in sent] == [(False, False)] * 2
+    call = spans.one()
+    assert call.attributes["claude_otel.feature"] == "health" and len(spans.attempts(call)) == 2
+
+
 def test_propagate_option_off(sim) -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
@@ -272,3 +294,4 @@ def test_call_span_is_a_child_of_the_application_span(spans: Spans, client: anth
     (call,) = spans.calls()
     assert call.parent is not None and call.parent.span_id == parent.get_span_context().span_id
     assert trace.get_current_span() is trace.INVALID_SPAN  # Nothing of ours left in the context.
+

@@ -56,8 +56,9 @@ def instrument(
 
     A provider that is not given is the global one; when the application has set none, one is set up from the
     standard `OTEL_*` environment variables, exporting over OTLP (see `claude_otel._providers`).
-    `propagate` sends the trace context with each request to the API (the SDK's own
-    `ANTHROPIC_OPEN_TELEMETRY_PROPAGATION=false` or client option still turns it off for a client).
+    `propagate` sends the trace context with each request to the API, without claude_otel's attribution baggage
+    (the SDK's own `ANTHROPIC_OPEN_TELEMETRY_PROPAGATION=false`, or a client whose SDK tracing is off, still turns it
+    off for a client).
     `rate_limit_headers` records the `anthropic-ratelimit-*` response headers on each attempt span.
     `request_log` writes one JSON line per call to the `claude_otel` logger (INFO, WARNING for failures), and to
     the OpenTelemetry logs signal when a logger provider is given or configured globally.

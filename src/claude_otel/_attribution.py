@@ -2,8 +2,9 @@
 
 `claude_otel.attributes(feature="search", tenant="acme")` puts the values in the OpenTelemetry context as baggage
 (`claude_otel.feature=search`, ...). So they reach every call inside the block, in threads that copy the context and
-in asyncio tasks; they travel to downstream services with the W3C baggage header, where the claude_otel of that
-service picks them up too. Each call span gets them (`claude_otel.feature`, ...) and so does every metric point.
+in asyncio tasks; they travel to downstream services with the W3C baggage header (the application's own
+propagation), where the claude_otel of that service picks them up too. They are never sent to the Anthropic API
+(`without_attribution`). Each call span gets them (`claude_otel.feature`, ...) and so does every metric point.
 
 Metrics aggregate by attribute values, so a mistake (a user id as the feature) could explode a metrics backend:
 the guard keeps at most `max_values` distinct values per key on metrics, records the others as `_other`, and warns
@@ -97,6 +98,20 @@ def current() -> dict[str, str]:
 
 
 _PREFIX_LENGTH = len(PREFIX)
+
+
+def without_attribution(parent: context.Context | None = None) -> context.Context | None:
+    """`parent` (default: the current context) without claude_otel's baggage entries, for the trace context sent to
+    the Anthropic API: the application's feature and tenant names are often its customers' identifiers, and the API
+    needs only `traceparent`. `None` when there are none to remove (inject the current context as it is)."""
+    entries = baggage.get_all(parent)
+    ours = [key for key in entries if key.startswith(PREFIX)]
+    if not ours:
+        return None
+    stripped = parent if parent is not None else context.get_current()
+    for key in ours:
+        stripped = baggage.remove_baggage(key, stripped)
+    return stripped
 
 
 class CardinalityGuard:

@@ -34,6 +34,7 @@ from opentelemetry.util.types import AttributeValue
 from . import _batches
 from . import _semconv as sc
 from ._attribution import current as current_attribution
+from ._attribution import without_attribution
 from ._call import Call, Settings
 from ._extract import beta_header, chat_request_attributes
 from ._metrics import metric_attributes
@@ -158,7 +159,7 @@ class Hooks:
                 sc.SERVER_ADDRESS: attributes[sc.SERVER_ADDRESS],
                 sc.SERVER_PORT: attributes[sc.SERVER_PORT],
             }
-            propagate = self._propagate and (sdk_options is None or sdk_options.get("propagation", True) is not False)
+            propagate = self._propagate and _sdk_would_propagate(sdk_options)
             call_arguments = (
                 self._settings,
                 operation,
@@ -299,7 +300,7 @@ class Hooks:
             if carrier is None:
                 # The call span's context (current here) and baggage, the same for every attempt of the call.
                 carrier = call.carrier = {}
-                inject(carrier)
+                inject(carrier, context=without_attribution())
             if carrier:
                 # `options` is the SDK's copy for this attempt; its headers are replaced, never mutated, since the
                 # mapping can be the application's own `extra_headers`. Before any signing (Bedrock), which then
@@ -348,6 +349,17 @@ def _forget_current(token: Token[Call | None]) -> None:
         _CURRENT_CALL.reset(token)
     except Exception:
         log.debug("claude_otel: could not reset the current call", exc_info=True)
+
+
+def _sdk_would_propagate(sdk_options: object) -> bool:
+    """Whether the SDK itself (>= 1.14: its resolved `open_telemetry` option) would send trace context for a client:
+    not with `propagation` off, and not with its tracing off (`open_telemetry=False`, `traces` disabled,
+    `ANTHROPIC_OPEN_TELEMETRY=false`), which leaves it no span to send. claude_otel still traces such a client, but
+    sends the API nothing the SDK would not."""
+    if not isinstance(sdk_options, Mapping):
+        return True  # Before 1.14: no such option; claude_otel's own `propagate` decides.
+    traces = sdk_options.get("traces")
+    return sdk_options.get("propagation", True) is not False and not (isinstance(traces, Mapping) and traces.get("enabled") is False)
 
 
 def _max_retries(client: Any, options: Any) -> int | None:
