@@ -72,6 +72,7 @@ EXPECTED_SERIES = {
         "input_tokens", "output_tokens", "cache_read_input_tokens", "cache_write_input_tokens", "reasoning_output_tokens"
     )),
     "claude_otel_cost_USD_total",
+    "claude_otel_tool_calls_total",
     "claude_otel_cost_cache_savings_USD_total",
     "claude_otel_calls_total",
     "claude_otel_attempts_total",

@@ -8,6 +8,8 @@ import inspect
 import anthropic
 import pytest
 
+import claude_otel
+
 from conftest import MESSAGES, MODEL, Spans
 
 KW = {"model": MODEL, "max_tokens": 64, "messages": MESSAGES}
@@ -195,3 +197,33 @@ def test_async_entry_points(spans: Spans, async_client: anthropic.AsyncAnthropic
     assert_chat_span(streaming, streamed=False)
     assert counted.name == f"count_tokens {MODEL}"
     assert len(spans.calls()) == 7
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
+def test_tool_calls_are_named_without_their_arguments(spans: Spans, client: anthropic.Anthropic, stream: bool) -> None:
+    """Which tools the model called, with content capture off: names, ids and types on the span and the counter;
+    never the arguments, which are the user's data."""
+    with claude_otel.attributes(feature="agent"):
+        for step in ("tool_use", "web_search"):
+            kwargs = {**KW, "extra_headers": {"x-claude-sim": step}}
+            if stream:
+                with client.messages.stream(**kwargs) as events:
+                    events.until_done()
+            else:
+                client.messages.create(**kwargs)
+    tools, searched = spans.calls()
+    assert tools.attributes["claude_otel.tool_calls.names"] == ("get_weather",)
+    assert tools.attributes["claude_otel.tool_calls.ids"] == ("toolu_sim_1",)
+    assert tools.attributes["claude_otel.tool_calls.types"] == ("function",)
+    assert searched.attributes["claude_otel.tool_calls.names"] == ("web_search",)
+    assert searched.attributes["claude_otel.tool_calls.types"] == ("extension",)
+    assert "Paris" not in str(dict(tools.attributes)) and "claude-otel" not in str(dict(searched.attributes))
+    counted = {(p.attributes["gen_ai.tool.name"], p.attributes["gen_ai.tool.type"], p.attributes["claude_otel.feature"]): p.value
+               for p in spans.points("claude_otel.tool_calls")}  # fmt: skip
+    assert counted == {("get_weather", "function", "agent"): 1, ("web_search", "extension", "agent"): 1}
+
+
+def test_a_call_without_tools_has_no_tool_attributes(spans: Spans, client: anthropic.Anthropic) -> None:
+    client.messages.create(**KW)
+    assert not any(key.startswith("claude_otel.tool_calls") for key in spans.one().attributes)
+    assert spans.points("claude_otel.tool_calls") == []

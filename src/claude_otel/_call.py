@@ -108,6 +108,7 @@ class Call:
         "usage",
         "output_tokens",
         "compaction",
+        "tool_calls",
         "count_tokens",
         "content",
         "_end_once",
@@ -161,6 +162,8 @@ class Call:
         self.usage: dict[str, Any] = {}
         self.output_tokens: int | None = None
         self.compaction: tuple[int, int] | None = None
+        self.tool_calls: list[tuple[str, str, str]] | None = None
+        """(name, id, `gen_ai.tool.type`) of each tool the model called, when it called any."""
         self.count_tokens: int | None = None
         # The call's content when the application captures it, else `None`: nothing of it is read.
         self.content: Recorder | None = None
@@ -236,6 +239,19 @@ class Call:
         self._absorb_stop_details(fields.get("stop_details"))
         self.output_tokens = as_int(usage.get("output_tokens"))
         self.compaction = _compaction(usage)
+        content = fields.get("content")
+        if isinstance(content, list):
+            for block in content:
+                self._absorb_block(block)
+
+    def _absorb_block(self, block: object) -> None:
+        """Keeps the name and id of a tool call block (`tool_use`, `server_tool_use`): never its input."""
+        fields = fields_of(block)
+        kind = _TOOL_BLOCKS.get(fields.get("type"))  # type: ignore[arg-type]
+        if kind is not None:
+            calls = self.tool_calls if self.tool_calls is not None else []
+            calls.append((as_str(fields.get("name")) or "unknown", as_str(fields.get("id")) or "", kind))
+            self.tool_calls = calls
 
     def _absorb_usage(self, usage: Mapping[str, Any]) -> None:
         """Keeps the fields of `usage` (see `fields_of`) that are present: a `message_delta` whose usage lacks the
@@ -275,8 +291,10 @@ class Call:
                 self.compaction = _compaction(usage) or self.compaction
             elif kind == "message_stop":
                 self.saw_message_stop = True
-            elif kind == "content_block_start" and self.content is not None:
-                self.content.block_start(event)
+            elif kind == "content_block_start":
+                self._absorb_block(event.content_block)  # type: ignore[attr-defined]
+                if self.content is not None:
+                    self.content.block_start(event)
             elif kind not in _OTHER_EVENTS:
                 log.debug("claude_otel: unknown stream event type %r, passed on as it is", kind)
         except Exception:
@@ -497,6 +515,11 @@ class Call:
         if self.compaction is not None:
             attributes[sc.ANTHROPIC_COMPACTION_INPUT_TOKENS] = self.compaction[0]
             attributes[sc.ANTHROPIC_COMPACTION_OUTPUT_TOKENS] = self.compaction[1]
+        if self.tool_calls:
+            names, ids, types = zip(*self.tool_calls)
+            attributes[sc.CLAUDE_OTEL_TOOL_CALLS_NAMES] = names
+            attributes[sc.CLAUDE_OTEL_TOOL_CALLS_IDS] = ids
+            attributes[sc.CLAUDE_OTEL_TOOL_CALLS_TYPES] = types
 
 
 _USAGE_FIELDS = (
@@ -513,12 +536,16 @@ _USAGE_FIELDS = (
 )
 """The usage fields a Call keeps (`output_tokens` apart: a stream's final count is in `message_delta`)."""
 
-_OTHER_EVENTS = frozenset({"content_block_start", "content_block_stop", "ping", "error"})
+_OTHER_EVENTS = frozenset({"content_block_stop", "ping", "error"})
 """The stream events a Call reads nothing from; any other type than these and the ones it reads is new."""
 
 _STOP_REASONS = frozenset(
     {"end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal", "model_context_window_exceeded"}
 )
+
+
+_TOOL_BLOCKS = {"tool_use": sc.TOOL_TYPE_FUNCTION, "server_tool_use": sc.TOOL_TYPE_EXTENSION}
+"""The content blocks that are tool calls, and their `gen_ai.tool.type`."""
 
 
 def _refusal(attributes: dict[str, AttributeValue]) -> dict[str, AttributeValue]:

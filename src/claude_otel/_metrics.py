@@ -13,6 +13,7 @@ names), with their advisory bucket boundaries, plus claude_otel's own cost and r
 | `claude_otel.cost.cache_savings` | counter | USD | priced call that read the prompt cache: the reads at the input rate, less their cost |
 | `claude_otel.calls` | counter | {call} | call, by stop reason, refusal category, stream outcome, error type and category |
 | `claude_otel.attempts` | counter | {attempt} | HTTP attempt, by status code and error type |
+| `claude_otel.tool_calls` | counter | {call} | tool call in a response, by `gen_ai.tool.name` and `gen_ai.tool.type` (names only) |
 | `claude_otel.batch.results` | counter | {result} | Message Batch result read to the end, by type (and error type, model) |
 | `claude_otel.batch.turnaround` | histogram | s | Message Batch seen ended: `created_at` → `ended_at` |
 
@@ -82,6 +83,7 @@ _USAGE_ATTRIBUTES = (
 COST = "claude_otel.cost"
 CACHE_SAVINGS = "claude_otel.cost.cache_savings"
 CALLS = "claude_otel.calls"
+TOOL_CALLS = "claude_otel.tool_calls"
 ATTEMPTS = "claude_otel.attempts"
 BATCH_RESULTS = "claude_otel.batch.results"
 
@@ -198,6 +200,7 @@ class Metrics:
             meter, CACHE_SAVINGS, CACHE_SAVINGS, "USD", "What prompt cache reads saved: their tokens at the input rate, less their cost"
         )
         self._observable(meter, CALLS, CALLS, "{call}", "Claude calls, by how they ended")
+        self._observable(meter, TOOL_CALLS, TOOL_CALLS, "{call}", "Tool calls the model asked for, by tool name and type")
         self._observable(meter, ATTEMPTS, ATTEMPTS, "{attempt}", "HTTP attempts of Claude calls, by their outcome")
         self._observable(meter, BATCH_RESULTS, BATCH_RESULTS, "{result}", "Message Batch results read, by type")
         self._turnaround = meter.create_histogram(
@@ -273,6 +276,11 @@ class Metrics:
             updates.append((attempts, attempt, 1))
         if operation == sc.OPERATION_CHAT:
             self._record_inference(trace, base, base_key, attributes, duration, cost, updates)
+            names = get(sc.CLAUDE_OTEL_TOOL_CALLS_NAMES)
+            if names:
+                tool_calls = sums[TOOL_CALLS]
+                for name, kind in zip(names, get(sc.CLAUDE_OTEL_TOOL_CALLS_TYPES) or ()):  # type: ignore[arg-type]
+                    updates.append((tool_calls, base_key + ((sc.GEN_AI_TOOL_NAME, name), (sc.GEN_AI_TOOL_TYPE, kind)), 1))
         self._apply(updates)
 
     def _record_inference(
