@@ -366,9 +366,9 @@ def tags(span: dict) -> dict[str, typing.Any]:
 
 
 def start_prometheus(directory: Path, targets: dict[str, str], config_file: Path = PROMETHEUS_CONFIG) -> tuple[Process, str]:
-    """Debian's Prometheus on `config_file` (by default the config compose mounts), each scrape target in `targets`
-    moved ({"otel-collector:8889": "127.0.0.1:40003"}), with the flags compose gives it but for paths and address.
-    Returns the process and its URL."""
+    """Debian's Prometheus on `config_file` (by default the config compose mounts) and its rule files, each target in
+    `targets` (scrape or Alertmanager) moved ({"otel-collector:8889": "127.0.0.1:40003"}), with the flags compose
+    gives it but for paths and address. Returns the process and its URL."""
     binary = prometheus_binary()
     text = config_file.read_text()
     for shipped, loopback in targets.items():
@@ -377,6 +377,8 @@ def start_prometheus(directory: Path, targets: dict[str, str], config_file: Path
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "prometheus.yml"
     config.write_text(text)
+    for name in yaml.safe_load(text).get("rule_files") or ():  # As compose mounts them: next to the config, unmodified.
+        shutil.copyfile(config_file.parent / name, directory / name)
     flags = [item for item in COMPOSE["services"]["prometheus"]["command"] if item.startswith("--enable-feature=")]
     url = f"http://127.0.0.1:{free_port()}"
     command = [binary, f"--config.file={config}", f"--storage.tsdb.path={directory / 'data'}",

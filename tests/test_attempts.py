@@ -46,7 +46,10 @@ def test_overloaded_then_ok(spans: Spans, client: anthropic.Anthropic, sim) -> N
         assert attempt.attributes["http.request.method"] == "POST"
         assert attempt.attributes["url.full"] == f"{sim.url}/v1/messages"
         assert attempt.attributes["server.address"] == "127.0.0.1"
-        assert attempt.attributes["http.response.header.anthropic-ratelimit-requests-remaining"] == ("999",)
+        assert attempt.attributes["http.response.header.anthropic-ratelimit-requests-limit"] == ("1000",)
+        for kind in ("requests", "tokens", "input-tokens", "output-tokens"):
+            for field in ("limit", "remaining", "reset"):
+                assert f"http.response.header.anthropic-ratelimit-{kind}-{field}" in attempt.attributes
         assert "x-api-key" not in json.dumps(dict(attempt.attributes))
 
 

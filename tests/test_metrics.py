@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import anthropic
 import pytest
 
+from claude_otel.testing import RateLimits, Simulator
 from conftest import MESSAGES, MODEL, Spans, scenario
 
 KW = {"model": MODEL, "max_tokens": 64, "messages": MESSAGES}
@@ -186,3 +189,57 @@ def test_one_attribute_set_in_any_order_is_one_point() -> None:
     sums.values[(("a", "1"),)] = 5
     observed = sorted((sorted(o.attributes.items()), o.value) for o in sums.observe(None))
     assert observed == [([("a", "1")], 5), ([("a", "1"), ("b", "2")], 7)]
+
+
+def _headroom(spans: Spans) -> dict[tuple[str, str, str], float]:
+    """The rate-limit gauges now: {(metric, model, kind): value}."""
+    return {
+        (name.rpartition(".")[2], point.attributes["gen_ai.request.model"], point.attributes["claude_otel.rate_limit.kind"]): point.value
+        for name in ("claude_otel.rate_limit.remaining", "claude_otel.rate_limit.limit")
+        for point in spans.points(name)
+    }
+
+
+def test_rate_limit_gauges_follow_the_last_response(spans: Spans) -> None:
+    """The headroom an on-call engineer alerts on: what the API's `anthropic-ratelimit-*` headers said last, per
+    model and kind, as the simulator counts them down (requests, input tokens, max_tokens) within its minute."""
+    limits = RateLimits(requests=10, input_tokens=1000, output_tokens=500)
+    with Simulator(rate_limits=limits) as sim, anthropic.Anthropic(api_key="sk-ant-test-key", base_url=sim.url) as client:
+        assert spans.points("claude_otel.rate_limit.remaining") == []  # Nothing seen, nothing reported.
+        raw = [client.messages.with_raw_response.create(**KW) for _ in range(3)]
+    headers = raw[-1].headers
+    gauges = _headroom(spans)
+    for kind in ("requests", "tokens", "input-tokens", "output-tokens"):
+        key = kind.replace("-", "_")
+        assert gauges[("remaining", MODEL, key)] == float(headers[f"anthropic-ratelimit-{kind}-remaining"])
+        assert gauges[("limit", MODEL, key)] == float(headers[f"anthropic-ratelimit-{kind}-limit"])
+    assert gauges[("remaining", MODEL, "requests")] == 7 and gauges[("limit", MODEL, "requests")] == 10
+    assert gauges[("remaining", MODEL, "output_tokens")] == 500 - 3 * KW["max_tokens"]
+    assert gauges[("remaining", MODEL, "tokens")] == min(gauges[("remaining", MODEL, "input_tokens")], 500 - 3 * 64)
+    assert spans.metric("claude_otel.rate_limit.remaining").unit == "{count}"
+
+
+def test_rate_limit_gauges_after_reset_and_on_bad_headers(spans: Spans, client: anthropic.Anthropic, sim) -> None:
+    """Past its reset time a limit is whole again (a quiet service does not alert forever on its last busy
+    minute); a header that is not a number or a time is left out, never guessed, and breaks nothing."""
+    body = json.dumps({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-raw-1", "content": [],
+                       "stop_reason": "end_turn", "stop_sequence": None, "usage": {"input_tokens": 1, "output_tokens": 1}})
+    headers = {
+        "anthropic-ratelimit-requests-limit": "50", "anthropic-ratelimit-requests-remaining": "2",
+        "anthropic-ratelimit-requests-reset": "2020-01-01T00:00:00Z",
+        "anthropic-ratelimit-tokens-limit": "9000", "anthropic-ratelimit-tokens-remaining": "12",
+        "anthropic-ratelimit-tokens-reset": "2999-01-01T00:00:00Z",
+        "anthropic-ratelimit-input-tokens-limit": "lots", "anthropic-ratelimit-input-tokens-remaining": "3",
+        "anthropic-ratelimit-output-tokens-limit": "100", "anthropic-ratelimit-output-tokens-remaining": "1",
+        "anthropic-ratelimit-output-tokens-reset": "soon",
+    }  # fmt: skip
+    key = sim.raw(body.encode(), content_type="application/json", headers=headers)
+    message = client.messages.create(**{**KW, "model": "claude-raw-1"}, extra_headers=scenario(f"raw:{key}"))
+    assert message.stop_reason == "end_turn"
+    gauges = {(field, kind): value for (field, model, kind), value in _headroom(spans).items() if model == "claude-raw-1"}
+    assert gauges == {
+        ("remaining", "requests"): 50, ("limit", "requests"): 50,   # reset in the past: replenished
+        ("remaining", "tokens"): 12, ("limit", "tokens"): 9000,     # reset ahead: as sent
+        ("remaining", "input_tokens"): 3,                           # its limit is not a number: left out
+        ("remaining", "output_tokens"): 1, ("limit", "output_tokens"): 100,  # no reset time known: as sent
+    }  # fmt: skip

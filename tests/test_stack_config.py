@@ -15,7 +15,7 @@ import json
 import re
 import subprocess
 import typing
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import yaml
 
@@ -56,7 +56,16 @@ COMPOSE_SCHEMA = {
     "prometheus": {
         "image": "quay.io/prometheus/prometheus",
         "ports": {9090},
-        "mounts": {"./stack/prometheus/prometheus.yml": "/etc/prometheus/prometheus.yml"},
+        "mounts": {
+            "./stack/prometheus/prometheus.yml": "/etc/prometheus/prometheus.yml",
+            "./stack/prometheus/alerts.yml": "/etc/prometheus/alerts.yml",
+            "./stack/prometheus/targets.yml": "/etc/prometheus/targets.yml",
+        },
+    },
+    "alertmanager": {
+        "image": "quay.io/prometheus/alertmanager",
+        "ports": {9093},
+        "mounts": {"./stack/alertmanager/alertmanager.yml": "/etc/alertmanager/alertmanager.yml"},
     },
     "grafana": {
         "image": "grafana/grafana",
@@ -142,7 +151,9 @@ def strings(node: typing.Any) -> typing.Iterator[str]:
 
 
 def prometheus_mount() -> tuple[str, str]:
-    ((source, target),) = mounts(COMPOSE["services"]["prometheus"]).items()
+    """The Prometheus config compose mounts: its path here and in the container."""
+    ((source, target),) = [(source, target) for source, target in mounts(COMPOSE["services"]["prometheus"]).items()
+                           if source.endswith("/prometheus.yml")]  # fmt: skip
     return source, target
 
 
@@ -286,6 +297,17 @@ def test_compose_matches_its_schema() -> None:
     assert flag(collector["command"], "--config") == [mounts(collector)["./collector-config.yaml"]]
     assert flag(services["jaeger"]["command"], "--config") == [mounts(services["jaeger"])["./stack/jaeger/config.yaml"]]
     assert flag(services["prometheus"]["command"], "--config.file") == [prometheus_mount()[1]]
+    alertmanager = services["alertmanager"]
+    assert flag(alertmanager["command"], "--config.file") == [mounts(alertmanager)["./stack/alertmanager/alertmanager.yml"]]
+
+    # Prometheus finds its rule files next to its config, where compose mounts them, and sends alerts to the
+    # Alertmanager compose runs, on its published port.
+    config = load(prometheus_mount()[0])
+    directory = PurePosixPath(prometheus_mount()[1]).parent
+    mounted = set(mounts(services["prometheus"]).values())
+    assert {str(directory / name) for name in config["rule_files"]} == mounted - {prometheus_mount()[1]}
+    ((target,),) = [group["targets"] for manager in config["alerting"]["alertmanagers"] for group in manager["static_configs"]]
+    assert target == f"alertmanager:{next(iter(published(alertmanager)))}"
 
 
 def test_grafana_provisioning() -> None:

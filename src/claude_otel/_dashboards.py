@@ -145,6 +145,10 @@ COST = Dashboard(
 )
 
 _FAILED = 'error_type!=""'
+_HEADROOM = 'claude_otel_rate_limit_{}{{job=~"$service", gen_ai_request_model=~"$model"}}'
+"""A rate-limit gauge: per model, not per feature or tenant (the limits are the organization's)."""
+_ALERT_LABELS = "alertname, severity, job, gen_ai_request_model, claude_otel_rate_limit_kind, claude_otel_feature, claude_otel_tenant"
+_ALERTMANAGER = "http://localhost:9093"
 
 RELIABILITY = Dashboard(
     "reliability",
@@ -164,6 +168,8 @@ RELIABILITY = Dashboard(
         Panel("Tools called per feature", "Tool calls the model asked for over the time range, by feature and tool: the application's tools (`function`) and Anthropic's server tools (`extension`: web search, web fetch, ...). Names only: arguments are content.", "short", "bars", (Query(_total("claude_otel_tool_calls_total", by="claude_otel_feature, gen_ai_tool_name"), "{{claude_otel_feature}} {{gen_ai_tool_name}}"),)),
         Panel("Stream outcomes", "Streams by how they ended over the time range: `completed`, `abandoned` (the application stopped reading), `failed`, `truncated`.", "short", "bars", (Query(_total(_CALLS, 'claude_otel_stream_outcome!=""', "claude_otel_stream_outcome"), "{{claude_otel_stream_outcome}}"),)),
         Panel("Batch results by type", "Message Batch results read, by type (`succeeded`, `errored`, `canceled`, `expired`), over the time range.", "short", "bars", (Query(_total("claude_otel_batch_results_total", by="claude_otel_batch_result_type"), "{{claude_otel_batch_result_type}}"),)),
+        Panel("Rate-limit headroom %", "What is left of each Anthropic rate limit, per model: requests, input and output tokens per minute, and `tokens` (the most restrictive), as the last response's `anthropic-ratelimit-*` headers said (`claude_otel.rate_limit.remaining` / `.limit`). Under 10% for 5 minutes, ClaudeRateLimitHeadroomLow fires.", "percentunit", "timeseries", (Query(f"min by (gen_ai_request_model, claude_otel_rate_limit_kind) ({_HEADROOM.format('remaining')} / {_HEADROOM.format('limit')})", "{{gen_ai_request_model}} {{claude_otel_rate_limit_kind}}"),)),
+        Panel("Firing alerts", f"The claude-otel alerts firing now (stack/prometheus/alerts.yml; docs/alerts.md says what to do about each), by what they fired on. Every service's: the per-model and per-feature alerts belong to no one service. Alertmanager ({_ALERTMANAGER}) has their notifications.", "short", "bars", (Query(f"sum by ({_ALERT_LABELS}) (ALERTS{{alertname=~\"Claude.*\", alertstate=\"firing\"}})", "{{alertname}} {{job}} {{gen_ai_request_model}} {{claude_otel_rate_limit_kind}} {{claude_otel_feature}} {{claude_otel_tenant}}"),)),
         Panel(
             "Recent failed requests",
             "The last failed Claude spans of the selected service in Jaeger (tags `error=true gen_ai.provider.name=anthropic`): each row links to its trace, whose call span carries `anthropic.request.id`, `error.type` and every attempt. To find the trace of a request id, search Jaeger by tag `anthropic.request.id=req_...`.",

@@ -171,9 +171,11 @@ def run_demo(argv: Sequence[str] = (), out: TextIO = sys.stdout) -> int:
 
     simulator = None
     if not live:
-        from .testing import Simulator
+        from .testing import RateLimits, Simulator
 
-        simulator = Simulator(event_delay=0.004, first_byte_delay=0.03, retry_after=0.2).start()
+        # Tier 1's limits per minute, so that the rate-limit headroom panel moves with the demo's few calls.
+        limits = RateLimits(requests=50, input_tokens=30_000, output_tokens=8_000)
+        simulator = Simulator(event_delay=0.004, first_byte_delay=0.03, retry_after=0.2, rate_limits=limits).start()
     base_url = None if simulator is None else simulator.url
     key = os.environ.get("ANTHROPIC_API_KEY", "sk-ant-demo-not-a-real-key") if live else "sk-ant-demo-not-a-real-key"
     client = anthropic.Anthropic(api_key=key, base_url=base_url)

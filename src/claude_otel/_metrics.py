@@ -16,6 +16,7 @@ names), with their advisory bucket boundaries, plus claude_otel's own cost and r
 | `claude_otel.tool_calls` | counter | {call} | tool call in a response, by `gen_ai.tool.name` and `gen_ai.tool.type` (names only) |
 | `claude_otel.batch.results` | counter | {result} | Message Batch result read to the end, by type (and error type, model) |
 | `claude_otel.batch.turnaround` | histogram | s | Message Batch seen ended: `created_at` → `ended_at` |
+| `claude_otel.rate_limit.remaining` / `.limit` | gauge | {count} | model, by `claude_otel.rate_limit.kind`: the `anthropic-ratelimit-*` headers of the last response |
 
 A batch's results add their tokens to the usage counters (operation `chat`, the result's model) and their cost at
 the batch discount to `claude_otel.cost` (`anthropic.response.service_tier="batch"`), under the attribution of the
@@ -33,16 +34,20 @@ set for each counter (observable instruments, which read those sums), and into t
 observable form), recorded with the call span's context so that exemplars keep their trace. An attribute set is
 keyed by its pairs in the order they were added, unsorted; the sums of keys that hold the same set in another order
 are added together when they are observed. Beyond `_MAX_PENDING` queued calls (a reader that collects rarely, or
-none), each new call works off the oldest one itself, so the queue stays bounded and no call pays for many. Count
+none), each new call works off the oldest one itself, so the queue stays bounded and no call pays for many. The rate-limit gauges cost a call one
+dictionary store: the last response's headers, kept per model, are read when the gauges are observed. Count
 tokens (`count_tokens`) calls are not inference: only `claude_otel.calls` and `claude_otel.attempts` count them.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics
@@ -86,6 +91,8 @@ CALLS = "claude_otel.calls"
 TOOL_CALLS = "claude_otel.tool_calls"
 ATTEMPTS = "claude_otel.attempts"
 BATCH_RESULTS = "claude_otel.batch.results"
+RATE_LIMIT_REMAINING = "claude_otel.rate_limit.remaining"
+RATE_LIMIT_LIMIT = "claude_otel.rate_limit.limit"
 
 Key = tuple[tuple[str, AttributeValue], ...]
 """An attribute set, as its pairs in the order they were added."""
@@ -161,6 +168,57 @@ class _Sums:
         return [Observation(value, dict(key)) for key, value in merged.items()]
 
 
+class _RateLimits:
+    """The `anthropic-ratelimit-*` headers of the last response seen for each model, read when observed."""
+
+    _PREFIX = b"anthropic-ratelimit-"
+
+    def __init__(self) -> None:
+        self.last: dict[AttributeValue, Any] = {}
+        """The headers (httpx `Headers`) of each model's last response: a call replaces them, without a lock (one
+        store, atomic), and nothing else; the headers are read when a gauge is observed."""
+
+    def observe(self, field: bytes) -> list[Observation]:
+        """An observation per model and kind (`requests`, `tokens`, `input_tokens`, `output_tokens`) of `field`
+        (`remaining` or `limit`). Past a kind's reset time its limit is replenished: `remaining` is the limit."""
+        observations = []
+        now = time.time()
+        for model, headers in list(self.last.items()):
+            try:
+                for kind, values in self._kinds(headers).items():
+                    value = values.get(field)
+                    if field == b"remaining" and b"limit" in values and values.get(b"reset", math.inf) <= now:
+                        value = values[b"limit"]
+                    if value is not None:
+                        observations.append(
+                            Observation(value, {sc.GEN_AI_REQUEST_MODEL: model, sc.CLAUDE_OTEL_RATE_LIMIT_KIND: kind})
+                        )
+            except Exception:
+                log.debug("claude_otel: could not read the rate-limit headers of %r", model, exc_info=True)
+        return observations
+
+    @classmethod
+    def _kinds(cls, headers: Any) -> dict[str, dict[bytes, float]]:
+        """`{kind: {b"limit": ..., b"remaining": ..., b"reset": epoch seconds}}` of the headers that parse."""
+        kinds: dict[str, dict[bytes, float]] = {}
+        for name, value in headers.raw:
+            name = name.lower()
+            if not name.startswith(cls._PREFIX):
+                continue
+            kind, _, field = name[len(cls._PREFIX) :].rpartition(b"-")
+            try:
+                if field == b"reset":
+                    number = datetime.fromisoformat(value.decode("ascii").replace("Z", "+00:00")).timestamp()
+                elif field in (b"limit", b"remaining"):
+                    number = float(value)
+                else:
+                    continue
+            except ValueError:
+                continue  # A value that is not what the API documents: no point, rather than a wrong one.
+            kinds.setdefault(kind.decode("ascii").replace("-", "_"), {})[field] = number
+        return kinds
+
+
 class Metrics:
     """Records each call's metrics. `record` never raises."""
 
@@ -203,6 +261,15 @@ class Metrics:
         self._observable(meter, TOOL_CALLS, TOOL_CALLS, "{call}", "Tool calls the model asked for, by tool name and type")
         self._observable(meter, ATTEMPTS, ATTEMPTS, "{attempt}", "HTTP attempts of Claude calls, by their outcome")
         self._observable(meter, BATCH_RESULTS, BATCH_RESULTS, "{result}", "Message Batch results read, by type")
+        self._rate_limits = _RateLimits()
+        for name, field, description in (
+            (RATE_LIMIT_REMAINING, b"remaining", "What is left of an Anthropic rate limit, as the last response said"),
+            (RATE_LIMIT_LIMIT, b"limit", "An Anthropic rate limit, as the last response said"),
+        ):
+            meter.create_observable_gauge(
+                name, callbacks=[lambda options, field=field: self._rate_limits.observe(field)], unit="{count}",
+                description=f"{description} (its anthropic-ratelimit-* headers), by model and limit kind",
+            )  # fmt: skip
         self._turnaround = meter.create_histogram(
             sc.CLAUDE_OTEL_BATCH_TURNAROUND,
             unit="s",
@@ -245,8 +312,13 @@ class Metrics:
         """Records one ended call: queues it, for the next collection to add up (`_record_call`, on the reader's
         thread). `base` are its metric attributes (operation, provider, model, server, attribution); `attributes`
         its span's final attributes, which must not change afterwards. Only the attempts' outcomes are kept of the
-        call, not its responses."""
-        outcomes = [record.outcome() for record in call.records]
+        call, not its responses, but for the last response's headers, as its model's latest rate-limit headers."""
+        records = call.records
+        outcomes = [record.outcome() for record in records]
+        if records and (response := records[-1].response) is not None:
+            model = base.get(sc.GEN_AI_REQUEST_MODEL)
+            if model is not None:
+                self._rate_limits.last[model] = response.headers
         trace = call.span.get_span_context()  # Not the span: a queued call holds what it needs, and little else.
         self._later.add(self._record_call, (call.operation, trace, base, attributes, outcomes, duration, cost))
 

@@ -172,6 +172,9 @@ CLAUDE_OTEL_BATCH_MODELS: Final = "claude_otel.batch.models"
 CLAUDE_OTEL_BATCH_LISTED: Final = "claude_otel.batch.listed"
 """On `batches.list`: how many batches the page has."""
 CLAUDE_OTEL_BATCH_TURNAROUND: Final = "claude_otel.batch.turnaround"
+CLAUDE_OTEL_RATE_LIMIT_KIND: Final = "claude_otel.rate_limit.kind"
+"""Which Anthropic rate limit a `claude_otel.rate_limit.*` gauge point is: `requests`, `input_tokens`,
+`output_tokens`, or `tokens` (the most restrictive of the token limits), from `anthropic-ratelimit-{kind}-*`."""
 """Seconds from a batch's `created_at` to its `ended_at`: on spans that saw it ended, and a histogram metric."""
 CLAUDE_OTEL_BATCH_RESULTS: Final = "claude_otel.batch.results"
 """On `batches.results`: prefix of the count of results read by type (`.succeeded`, `.errored`, ...); the counter

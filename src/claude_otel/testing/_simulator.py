@@ -3,8 +3,8 @@
 It answers `POST /v1/messages` (JSON, or SSE with the real event sequence when `"stream": true`),
 `POST /v1/messages/count_tokens`, `GET /v1/models` (the models of the bundled price table), the Message Batches
 routes (`testing/_batches.py`), and the Vertex `:rawPredict` / `:streamRawPredict` and Bedrock `/invoke` /
-`/invoke-with-response-stream` (AWS event stream) routes, with `request-id`, `anthropic-organization-id` and
-rate-limit headers on every response.
+`/invoke-with-response-stream` (AWS event stream) routes, with `request-id` and `anthropic-organization-id` on every
+response, and the `anthropic-ratelimit-*` headers on every response of a model route (see `RateLimits`).
 
 What a request gets is scripted by its `x-claude-sim` header (set it with the SDK's `extra_headers` or a client's
 `default_headers`): a comma-separated list of steps, one per attempt, picked by the SDK's own
@@ -147,6 +147,61 @@ class RawResponse:
     complete: bool
 
 
+@dataclass(frozen=True)
+class RateLimits:
+    """The limits the simulator reports in the `anthropic-ratelimit-*` headers, per model, as the API does: requests,
+    input tokens and output tokens per `period` (a minute, the API's), and `tokens`, the most restrictive of the two
+    token limits. Each message request the simulator answers takes one request, its input tokens and its
+    `max_tokens` (the API's own estimate until the answer is done) from the period that began with the model's first
+    request in it; `reset` is that period's end. The simulator reports the limits, it does not enforce them: a request past them is
+    answered all the same (script a 429 for a rate-limited answer)."""
+
+    requests: int = 1000
+    input_tokens: int = 400_000
+    output_tokens: int = 80_000
+    period: float = 60.0
+    """Seconds."""
+
+
+class _RateLimitWindows:
+    """What each model has used of its `RateLimits` in the current period. Thread-safe."""
+
+    def __init__(self, limits: RateLimits) -> None:
+        self._limits = limits
+        self._lock = threading.Lock()
+        self._used: dict[str, tuple[float, int, int, int]] = {}
+        """model -> (start of its period, requests, input tokens, output tokens used in it)."""
+
+    def headers(self, model: str, body: dict[str, Any] | None) -> dict[str, str]:
+        """The `anthropic-ratelimit-*` headers of a response for `model`, after taking what `body` uses (nothing
+        when it is None: an error answer)."""
+        limits, now = self._limits, time.time()
+        with self._lock:
+            start, requests, input_tokens, output_tokens = self._used.get(model, (now, 0, 0, 0))
+            if now - start >= limits.period:
+                start, requests, input_tokens, output_tokens = now, 0, 0, 0
+            if body is not None:
+                requests += 1
+                input_tokens += _input_tokens(body)
+                output_tokens += int(body.get("max_tokens") or 0)
+            self._used[model] = (start, requests, input_tokens, output_tokens)
+        reset = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start + limits.period))
+        remaining_input = max(0, limits.input_tokens - input_tokens)
+        remaining_output = max(0, limits.output_tokens - output_tokens)
+        kinds = {
+            "requests": (limits.requests, max(0, limits.requests - requests)),
+            "tokens": min((limits.input_tokens, remaining_input), (limits.output_tokens, remaining_output), key=lambda pair: pair[1]),
+            "input-tokens": (limits.input_tokens, remaining_input),
+            "output-tokens": (limits.output_tokens, remaining_output),
+        }
+        headers = {}
+        for kind, (limit, remaining) in kinds.items():
+            headers[f"anthropic-ratelimit-{kind}-limit"] = str(limit)
+            headers[f"anthropic-ratelimit-{kind}-remaining"] = str(remaining)
+            headers[f"anthropic-ratelimit-{kind}-reset"] = reset
+        return headers
+
+
 @dataclass
 class Simulator:
     """The simulator server. Use it as a context manager, or `start()` and `stop()` it.
@@ -155,7 +210,8 @@ class Simulator:
     and `first_byte_delay` the pause before a response (both in seconds), `reply_words` the length of answers.
     A Message Batch ends at its `batch_polls`-th retrieve, `batch_turnaround` seconds after its `created_at`; a batch
     create request over `max_batch_bytes` gets the API's 413. `script` says what requests without the `x-claude-sim`
-    header get (`testing/_script.py`; `claude-otel simulate --script FILE`).
+    header get (`testing/_script.py`; `claude-otel simulate --script FILE`). `rate_limits` are the limits its
+    `anthropic-ratelimit-*` headers report.
     """
 
     host: str = "127.0.0.1"
@@ -168,6 +224,7 @@ class Simulator:
     batch_turnaround: float = 1830.0
     max_batch_bytes: int = 256 * 1024 * 1024
     script: Script | None = None
+    rate_limits: RateLimits = RateLimits()
     requests: list[RecordedRequest] = field(default_factory=list, repr=False)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
@@ -184,6 +241,7 @@ class Simulator:
 
     def start(self) -> Simulator:
         self.batches = _batches.BatchStore(self.batch_polls, self.batch_turnaround, self.max_batch_bytes)
+        self.rate_limit_windows = _RateLimitWindows(self.rate_limits)
         handler = type("Handler", (_Handler,), {"simulator": self})
         self._server = _Server((self.host, self.port), handler)
         self._server.daemon_threads = True
@@ -272,8 +330,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:  # noqa: N802
         self._handle("DELETE")
 
+    rate_limit_headers: dict[str, str] = {}
+    """The `anthropic-ratelimit-*` headers of the response being sent; none until the request's model is known."""
+
     def _handle(self, method: str) -> None:
         sim = self.simulator
+        self.rate_limit_headers = {}
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
         try:
@@ -322,6 +384,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(404, _error_body("not_found_error", f"No route for {method} {path}"), request_id)
             return
 
+        answered = step.name != "drop" and not step.name.isdigit() and not path.endswith("/count_tokens")
+        self.rate_limit_headers = sim.rate_limit_windows.headers(model, body if answered else None)
         if step.name.isdigit():
             self._send_error(int(step.name), request_id, step)
             return
@@ -421,9 +485,7 @@ class _Handler(BaseHTTPRequestHandler):
             "content-type": content_type,
             "request-id": request_id,
             "anthropic-organization-id": "org_sim",
-            "anthropic-ratelimit-requests-limit": "1000",
-            "anthropic-ratelimit-requests-remaining": "999",
-            "anthropic-ratelimit-requests-reset": "2026-01-01T00:00:00Z",
+            **self.rate_limit_headers,
         }
 
     def _send_json(self, status: int, payload: Any, request_id: str, extra: dict[str, str] | None = None) -> None:
