@@ -11,6 +11,7 @@ Without Go these tests fail with a message that says so, unless CLAUDE_OTEL_NO_S
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -405,6 +406,29 @@ class Stack:
     def app_env(self, service: str) -> dict[str, str]:
         """The environment of an application instrumented with `claude_otel.instrument()` that exports here."""
         return {**os.environ, **self.collector.exporter_env, "OTEL_SERVICE_NAME": service}
+
+
+@contextlib.contextmanager
+def own_metrics(
+    directory: Path, jaeger: Jaeger, config_file: Path = PROMETHEUS_CONFIG, targets: dict[str, str] | None = None
+) -> Iterator[tuple[Collector, str]]:
+    """A collector (its traces to `jaeger`) and a Prometheus scraping it, of a test's own: the session's stack
+    carries every other test's series. `config_file` and `targets` as `start_prometheus` takes them. Yields the
+    collector and Prometheus' URL."""
+    started: list[Process] = []
+    try:
+        collector = start_collector(directory, {"jaeger:4317": jaeger.otlp_grpc}, name="own-collector")
+        started.append(collector.process)
+        process, url = start_prometheus(directory / "prometheus", {
+            "otel-collector:8889": collector.address("0.0.0.0:8889"),
+            "otel-collector:8888": collector.address("0.0.0.0:8888"),
+            **(targets or {}),
+        }, config_file=config_file)  # fmt: skip
+        started.append(process)
+        yield collector, url
+    finally:
+        for process in reversed(started):
+            process.stop()
 
 
 @pytest.fixture(scope="session")

@@ -138,8 +138,8 @@ def _subject(labels: dict) -> str:
     return " ".join(labels[key] for key in keys if key in labels)
 
 
-def _start_alertmanager(directory: Path, webhook: _Webhook) -> str:
-    """Debian's Alertmanager on the shipped config, its webhook moved to `webhook`. Returns its address."""
+def _start_alertmanager(directory: Path, webhook: _Webhook) -> tuple[real.Process, str]:
+    """Debian's Alertmanager on the shipped config, its webhook moved to `webhook`. Returns it and its address."""
     binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
     if binary is None:
         real.prometheus_binary("prometheus-alertmanager")  # fails, or skips with CLAUDE_OTEL_NO_PROMETHEUS
@@ -153,7 +153,7 @@ def _start_alertmanager(directory: Path, webhook: _Webhook) -> str:
                f"--web.listen-address={address}", "--cluster.listen-address="]  # fmt: skip
     process = real.Process("alertmanager", command, directory / "alertmanager.log").start()
     process.wait_ready(f"http://{address}/-/ready")
-    return address
+    return process, address
 
 
 def _shortened_rules(directory: Path) -> Path:
@@ -207,35 +207,31 @@ def alerting(real_stack: real.Stack, tmp_path_factory: pytest.TempPathFactory) -
     scrape apart."""
     directory = tmp_path_factory.mktemp("alerts")
     webhook = _Webhook()
-    started: list[real.Process] = []
     services: list[_Service] = []
+    alertmanager, address = _start_alertmanager(directory, webhook)
     try:
-        collector = real.start_collector(directory, {"jaeger:4317": real_stack.jaeger.otlp_grpc}, name="alerts-collector")
-        started.append(collector.process)
-        alertmanager = _start_alertmanager(directory, webhook)
-        process, url = real.start_prometheus(directory / "prometheus", {
-            "otel-collector:8889": collector.address("0.0.0.0:8889"),
-            "otel-collector:8888": collector.address("0.0.0.0:8888"),
-            "alertmanager:9093": alertmanager,
-        }, config_file=_shortened_rules(directory))  # fmt: skip
-        started.append(process)
-        prometheus = Prometheus(url)
-        # Each round, the burst: 5 calls answered 529 three times (the SDK's 2 retries) and 10 that succeed, against
-        # a limit of 10 requests (an hour); the clean service: 10 calls that succeed, far within its limits.
-        services += [_Service(BURST, BURST_MODEL, 10, "5*529,10*ok", collector), _Service(CLEAN, CLEAN_MODEL, 1000, "10*ok", collector)]
-        scrape = parse_duration(yaml.safe_load((RULES / "prometheus.yml").read_text())["global"]["scrape_interval"])
-        for number in (1, 2):
-            for service in services:
-                service.round()
-            for job, calls in ((BURST, 15), (CLEAN, 10)):
-                real.wait_for(lambda: _stored_calls(prometheus, job) == calls * number,  # noqa: B023
-                              f"Prometheus to scrape round {number} of {job}", timeout=3 * scrape)  # fmt: skip
-        yield Alerting(prometheus, webhook)
+        with real.own_metrics(directory, real_stack.jaeger, _shortened_rules(directory), {"alertmanager:9093": address}) as (collector, url):
+            prometheus = Prometheus(url)
+            try:
+                # Each round, the burst: 5 calls answered 529 three times (the SDK's 2 retries) and 10 that succeed,
+                # against a limit of 10 requests (an hour); the clean service: 10 calls that succeed, far within its
+                # limits.
+                services += [_Service(BURST, BURST_MODEL, 10, "5*529,10*ok", collector),
+                             _Service(CLEAN, CLEAN_MODEL, 1000, "10*ok", collector)]  # fmt: skip
+                scrape = parse_duration(yaml.safe_load((RULES / "prometheus.yml").read_text())["global"]["scrape_interval"])
+                for number in (1, 2):
+                    for service in services:
+                        service.round()
+                    for job, calls in ((BURST, 15), (CLEAN, 10)):
+                        real.wait_for(lambda: _stored_calls(prometheus, job) == calls * number,  # noqa: B023
+                                      f"Prometheus to scrape round {number} of {job}", timeout=3 * scrape)  # fmt: skip
+                yield Alerting(prometheus, webhook)
+            finally:
+                for service in services:
+                    service.stop()
     finally:
-        for service in services:
-            service.stop()
-        for started_process in reversed(started):
-            started_process.stop()
+        alertmanager.stop()
+        webhook.server.shutdown()
 
 
 EXPECTED = {

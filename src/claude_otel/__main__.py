@@ -33,6 +33,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for name in ("service", "model", "feature", "tenant"):
         report.add_argument(f"--{name}", help=f"a regular expression of the {name}s to show (default: all)")
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="compare claude_otel's dollars in Prometheus with Anthropic's cost report, per day and model",
+        description="Per UTC day and model (and cost type): what claude_otel counted, from Prometheus, against the "
+        "Admin API's cost report (ANTHROPIC_ADMIN_KEY, an sk-ant-admin... key). Exits 1 when a row is past the "
+        "tolerance, naming the usual causes; 2 when it cannot tell.",
+    )
+    reconcile.add_argument("--since", default="7d", help="the range, up to now, in whole UTC days: 7d, 36h, ... (default: %(default)s)")
+    reconcile.add_argument("--by", default="model", help="model, cost_type or both, comma-separated (default: %(default)s)")
+    reconcile.add_argument("--prometheus", default="http://localhost:9090", help="the Prometheus URL (default: %(default)s)")
+    reconcile.add_argument("--tolerance", default="2%", help="a row's difference allowed, as a share of the invoice (default: %(default)s)")
+    reconcile.add_argument("--min-usd", type=float, default=0.01, help="... and in dollars, whatever the share (default: %(default)s)")
     simulate = commands.add_parser(
         "simulate",
         help="serve the bundled Anthropic API simulator, for services under test in any language",
@@ -51,6 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         selection = {name: getattr(arguments, name) for name in ("service", "model", "feature", "tenant") if getattr(arguments, name)}
         return run(arguments.prometheus, arguments.out, arguments.since, arguments.step, arguments.scrape_interval, selection)
+    if arguments.command == "reconcile":
+        from ._reconcile import run as reconcile_run
+
+        return reconcile_run(arguments.prometheus, arguments.since, arguments.by, arguments.tolerance, arguments.min_usd)
     if arguments.command == "prices":
         return _print_prices(arguments.file, arguments.check)
     if arguments.command == "demo":

@@ -2,7 +2,7 @@
 
 It answers `POST /v1/messages` (JSON, or SSE with the real event sequence when `"stream": true`),
 `POST /v1/messages/count_tokens`, `GET /v1/models` (the models of the bundled price table), the Message Batches
-routes (`testing/_batches.py`), and the Vertex `:rawPredict` / `:streamRawPredict` and Bedrock `/invoke` /
+routes (`testing/_batches.py`), the Admin API's cost report of what it billed (`testing/_costs.py`), and the Vertex `:rawPredict` / `:streamRawPredict` and Bedrock `/invoke` /
 `/invoke-with-response-stream` (AWS event stream) routes, with `request-id` and `anthropic-organization-id` on every
 response, and the `anthropic-ratelimit-*` headers on every response of a model route (see `RateLimits`).
 
@@ -48,12 +48,13 @@ import socket
 import struct
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from . import _batches
+from . import _batches, _costs
 from ._script import Script
 
 SCENARIO_HEADER = "x-claude-sim"
@@ -225,12 +226,15 @@ class Simulator:
     max_batch_bytes: int = 256 * 1024 * 1024
     script: Script | None = None
     rate_limits: RateLimits = RateLimits()
+    ledger: _costs.Ledger = field(default_factory=_costs.Ledger)
+    """What the simulator billed, for its cost report (`testing/_costs.py`)."""
     requests: list[RecordedRequest] = field(default_factory=list, repr=False)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _raw: dict[str, RawResponse] = field(default_factory=dict, repr=False)
+    _billed_batches: set[str] = field(default_factory=set, repr=False)
 
     @property
     def url(self) -> str:
@@ -369,7 +373,14 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(body, dict):
             self._send_json(400, _error_body("invalid_request_error", "The request body is not valid JSON."), request_id)
             return
-        path = self.path.partition("?")[0]
+        path, _, query = self.path.partition("?")
+        if method == "GET" and path == _costs.PATH:
+            key = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ")
+            if not key.startswith("sk-ant-admin"):  # The SDK sends an admin route's key as a bearer token.
+                self._send_json(401, _error_body("authentication_error", "The cost report needs an admin API key (sk-ant-admin...)."), request_id)
+            else:
+                self._send_json(*sim.ledger.report(urllib.parse.parse_qs(query), time.time()), request_id)
+            return
         if method == "GET" and (path == _MODELS or path.startswith(_MODELS + "/")):
             self._models(path, request_id)
             return
@@ -402,7 +413,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif streams:
             self._send_stream(model, body, step, request_id, usage)
         else:
-            self._send_json(200, _message(model, body, step, sim.reply_words, complete=True, usage=usage), request_id)
+            message = _message(model, body, step, sim.reply_words, complete=True, usage=usage)
+            sim.ledger.bill(model, message.get("usage"))
+            self._send_json(200, message, request_id)
 
     def _batch(self, method: str, path: str, body: dict[str, Any], size: int, step: Step, request_id: str) -> None:
         """Answers the Message Batches routes (`testing/_batches.py`)."""
@@ -422,9 +435,16 @@ class _Handler(BaseHTTPRequestHandler):
         elif method == "GET" and action == "results":
             reply_words = self.simulator.reply_words
 
+            with self.simulator._lock:
+                first_read = batch_id not in self.simulator._billed_batches
+                self.simulator._billed_batches.add(batch_id)
+
             def answer(params: dict[str, Any], name: str) -> dict[str, Any]:
                 model = str(params.get("model", "claude-unknown"))
-                return _message(model, params, Step(name), reply_words, complete=True, batch=True)
+                message = _message(model, params, Step(name), reply_words, complete=True, batch=True)
+                if first_read:  # A batch's results are billed once, however often they are read.
+                    self.simulator.ledger.bill(model, message.get("usage"), batch=True)
+                return message
 
             status, payload = store.results(batch_id, answer)
             if status == 200:
@@ -546,19 +566,27 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("cache-control", "no-cache")
         self.end_headers()
         events = list(_events(model, body, step, self.simulator.reply_words, usage))
-        for index, (name, data) in enumerate(events):
-            if step.name == "drop" and index == 4:
-                self.wfile.flush()
-                self.close_connection = True
-                self.connection.shutdown(socket.SHUT_RDWR)
-                return
-            if index and self.simulator.event_delay:
-                time.sleep(self.simulator.event_delay)
-            if bedrock:
-                self._chunk(_aws_event_stream_message(data))
-            else:
-                self._chunk(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
-        self.wfile.write(b"0\r\n\r\n")
+        billed: dict[str, Any] = {}  # The usage the stream has delivered: what it is billed, however it ends.
+        try:
+            for index, (name, data) in enumerate(events):
+                if step.name == "drop" and index == 4:
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if index and self.simulator.event_delay:
+                    time.sleep(self.simulator.event_delay)
+                if bedrock:
+                    self._chunk(_aws_event_stream_message(data))
+                else:
+                    self._chunk(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+                if name == "message_start":
+                    billed.update(data["message"].get("usage") or {})
+                elif name == "message_delta":
+                    billed.update(data.get("usage") or {})
+            self.wfile.write(b"0\r\n\r\n")
+        finally:
+            self.simulator.ledger.bill(model, billed)
 
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
