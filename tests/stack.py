@@ -35,6 +35,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 COLLECTOR_CONFIG = ROOT / "collector-config.yaml"
 ALLOW_CONTENT = ROOT / "stack" / "collector-allow-content.yaml"
+API_TRACING = ROOT / "stack" / "collector-api-tracing.yaml"
 JAEGER_CONFIG = ROOT / "stack" / "jaeger" / "config.yaml"
 PROMETHEUS_CONFIG = ROOT / "stack" / "prometheus" / "prometheus.yml"
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -279,9 +280,10 @@ def start_collector(
     configs: typing.Sequence[Path] = (COLLECTOR_CONFIG,),
     token: str | None = None,
     name: str = "collector",
+    env: dict[str, str] | None = None,
 ) -> Collector:
-    """Starts the collector on `configs` merged in order, plus an overlay moving their addresses to loopback.
-    Returns once its health check answers."""
+    """Starts the collector on `configs` merged in order, plus an overlay moving their addresses to loopback, with
+    `env` besides its token. Returns once its health check answers."""
     binary, _ = binaries()
     token = token or f"test-token-{os.urandom(8).hex()}"
     merged: dict = {}
@@ -292,7 +294,7 @@ def start_collector(
     overlay_file = directory / f"{name}-addresses.yaml"
     overlay_file.write_text(yaml.safe_dump(change))
     command = [str(binary.path), *(f"--config={path}" for path in configs), f"--config={overlay_file}"]
-    process = Process(name, command, directory / f"{name}.log", {TOKEN_VARIABLE: token}).start()
+    process = Process(name, command, directory / f"{name}.log", {TOKEN_VARIABLE: token, **(env or {})}).start()
     process.wait_ready(f"http://{where['0.0.0.0:13133']}/")
     return Collector(process, where, token)
 
@@ -410,14 +412,20 @@ class Stack:
 
 @contextlib.contextmanager
 def own_metrics(
-    directory: Path, jaeger: Jaeger, config_file: Path = PROMETHEUS_CONFIG, targets: dict[str, str] | None = None
+    directory: Path,
+    jaeger: Jaeger,
+    config_file: Path = PROMETHEUS_CONFIG,
+    targets: dict[str, str] | None = None,
+    collector_configs: typing.Sequence[Path] = (COLLECTOR_CONFIG,),
+    collector_env: dict[str, str] | None = None,
 ) -> Iterator[tuple[Collector, str]]:
     """A collector (its traces to `jaeger`) and a Prometheus scraping it, of a test's own: the session's stack
-    carries every other test's series. `config_file` and `targets` as `start_prometheus` takes them. Yields the
-    collector and Prometheus' URL."""
+    carries every other test's series. `config_file` and `targets` as `start_prometheus` takes them,
+    `collector_configs` and `collector_env` as `start_collector` takes them. Yields the collector and Prometheus'
+    URL."""
     started: list[Process] = []
     try:
-        collector = start_collector(directory, {"jaeger:4317": jaeger.otlp_grpc}, name="own-collector")
+        collector = start_collector(directory, {"jaeger:4317": jaeger.otlp_grpc}, collector_configs, name="own-collector", env=collector_env)
         started.append(collector.process)
         process, url = start_prometheus(directory / "prometheus", {
             "otel-collector:8889": collector.address("0.0.0.0:8889"),

@@ -162,10 +162,16 @@ def test_trace_context_is_sent_to_the_api(spans: Spans, client: anthropic.Anthro
     call = spans.one()
     sent = sim.requests[-2:]
     assert sent[-1].request_id == message._request_id
-    # Every attempt carries the call span's context (attempt spans are made after the attempts: see _attempts.py).
-    expected = f"00-{call.context.trace_id:032x}-{call.context.span_id:016x}"
-    assert [request.headers.get("traceparent", "")[:-3] for request in sent] == [expected, expected]
-    assert len(spans.attempts(call)) == 2
+    # The first attempt carries the call span's context; the retry its own attempt span's, so that what the API
+    # traces of it nests under the attempt it served (see _attempts.py).
+    first, retry = spans.attempts(call)
+    assert [request.headers.get("traceparent", "")[:-3] for request in sent] == [
+        f"00-{call.context.trace_id:032x}-{call.context.span_id:016x}",
+        f"00-{retry.context.trace_id:032x}-{retry.context.span_id:016x}",
+    ]
+    assert retry.parent.span_id == call.context.span_id and retry.attributes["http.request.resend_count"] == 1
+    assert retry.start_time < retry.end_time <= call.end_time
+    assert first.end_time <= retry.start_time
 
 
 @needs_sdk_tracing

@@ -266,6 +266,35 @@ def test_allow_content_overlay_only_removes_the_stripping() -> None:
     assert (ROOT / "stack/collector-allow-content.yaml").is_file()
 
 
+def test_api_tracing_overlay_only_adds_the_apis_receiver() -> None:
+    """stack/collector-api-tracing.yaml: a receiver for the API's deliveries, behind TLS and a token of its own, in
+    the traces pipeline; nothing else changed. Its compose override mounts it and the certificates, publishes 443."""
+    overlay = load("stack/collector-api-tracing.yaml")
+    merged = merge(COLLECTOR, overlay)
+    receiver = merged["receivers"]["otlp/anthropic-api"]["protocols"]
+    assert set(receiver) == {"http"}  # OTLP/HTTP: what the API delivers
+    http = receiver["http"]
+    assert http["auth"]["authenticator"] == "bearertokenauth/anthropic-api"
+    assert merged["extensions"]["bearertokenauth/anthropic-api"]["token"] == "${env:CLAUDE_OTEL_API_TRACING_TOKEN}"
+    assert set(http["tls"]) == {"cert_file", "key_file"}
+    assert merged["service"]["extensions"] == [*COLLECTOR["service"]["extensions"], "bearertokenauth/anthropic-api"]
+    assert merged["service"]["pipelines"]["traces"]["receivers"] == [*COLLECTOR["service"]["pipelines"]["traces"]["receivers"], "otlp/anthropic-api"]
+    for section in ("extensions", "receivers"):
+        merged[section] = {key: value for key, value in merged[section].items() if key not in overlay[section]}
+    merged["service"] = COLLECTOR["service"]
+    assert merged == COLLECTOR  # Nothing else changed.
+
+    override = load("stack/api-tracing.compose.yml")["services"]["otel-collector"]
+    configs = flag(override["command"], "--config")
+    assert configs[0] == flag(COMPOSE["services"]["otel-collector"]["command"], "--config")[0] and len(configs) == 2
+    assert mounts(override)["./stack/collector-api-tracing.yaml"] == configs[1]
+    assert {f"443:{port_of(http['endpoint'])}"} == set(override["ports"])
+    certificates = mounts(override)["./stack/tls"]
+    environment = dict(item.split("=", 1) for item in override["environment"])
+    assert environment["CLAUDE_OTEL_TLS_CERT_FILE"].startswith(certificates + "/")
+    assert environment["CLAUDE_OTEL_TLS_KEY_FILE"].startswith(certificates + "/")
+
+
 # --- compose ------------------------------------------------------------------------------------------------------
 
 

@@ -45,6 +45,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     reconcile.add_argument("--prometheus", default="http://localhost:9090", help="the Prometheus URL (default: %(default)s)")
     reconcile.add_argument("--tolerance", default="2%", help="a row's difference allowed, as a share of the invoice (default: %(default)s)")
     reconcile.add_argument("--min-usd", type=float, default=0.01, help="... and in dollars, whatever the share (default: %(default)s)")
+    destination = commands.add_parser(
+        "destination",
+        help="register and check where the Claude API sends its own spans (API tracing), with ANTHROPIC_ADMIN_KEY",
+        description="The organization's telemetry destinations, through the Admin API (docs/api-tracing.md). "
+        "Secrets are never printed, nor taken from the command line.",
+    )
+    actions = destination.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="register a collector's https URL (port 443), with its token")
+    create.add_argument("--endpoint", required=True, help="the collector's base URL: https://otel.example.com (the API appends /v1/traces)")
+    create.add_argument("--name", help="a display name")
+    create.add_argument("--token-env", default="CLAUDE_OTEL_API_TRACING_TOKEN",
+                        help="the environment variable holding the token the API sends as 'authorization: Bearer ...' (default: %(default)s)")  # fmt: skip
+    create.add_argument("--workspace", action="append", help="a workspace id to cover (repeat; default: all workspaces)")
+    actions.add_parser("list", help="the destinations: state, URL, header names, last delivery")
+    for name, what in (("test", "send one test span (anthropic.test) and say whether it was delivered"),
+                       ("disable", "stop deliveries to a destination"), ("enable", "resume deliveries to a destination")):  # fmt: skip
+        actions.add_parser(name, help=what).add_argument("id", help="the destination's id (tdst_...)")
     simulate = commands.add_parser(
         "simulate",
         help="serve the bundled Anthropic API simulator, for services under test in any language",
@@ -67,6 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._reconcile import run as reconcile_run
 
         return reconcile_run(arguments.prometheus, arguments.since, arguments.by, arguments.tolerance, arguments.min_usd)
+    if arguments.command == "destination":
+        from ._destination import run as destination_run
+
+        return destination_run(arguments.action, arguments)
     if arguments.command == "prices":
         return _print_prices(arguments.file, arguments.check)
     if arguments.command == "demo":

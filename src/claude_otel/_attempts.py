@@ -11,8 +11,9 @@ sent, the rate-limit headers (unless turned off), and `claude_otel.retry.delay`,
 A call that succeeded at its first attempt, nearly every call, gets no attempt span: its call span has all of it,
 and a span costs the application thread more than everything else claude_otel does for the call.
 
-Because attempt spans are made afterwards, the trace context sent with every attempt is the call span's (as the
-SDK's own tracing sends it), not an attempt span's.
+The trace context sent with the first attempt is the call span's (as the SDK's own tracing sends it). A retry's
+span is started when the retry is sent (`start_span`), and the retry carries its context: what the API traces on
+its side (API tracing, docs/api-tracing.md) nests under the attempt it served. Only a retried call pays for that.
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ RATE_LIMIT_PREFIX = "anthropic-ratelimit-"
 class AttemptRecord:
     """One HTTP attempt: when it started and ended, and what it got."""
 
-    __slots__ = ("started", "ended", "response", "error", "delay")
+    __slots__ = ("started", "ended", "response", "error", "delay", "span")
 
     def __init__(self) -> None:
+        self.span: Span | None = None
+        """The attempt's span when it was started with the attempt (a retry whose context was sent), else `None`."""
         self.started = time.time_ns()
         self.ended: int | None = None
         self.response: Any = None
@@ -92,21 +95,10 @@ def emit_spans(
     attributes: dict[str, AttributeValue],
     rate_limits: bool,
 ) -> None:
-    """Makes the span of each attempt, a child of the call span, from its record. `attributes` are those every
-    attempt span has (method, server)."""
-    parent = set_span_in_context(call_span)
+    """Makes the span of each attempt, a child of the call span, from its record, or ends the one `start_span` began.
+    `attributes` are those every attempt span has (method, server)."""
     for number, record in enumerate(records, 1):
-        started: dict[str, AttributeValue] = dict(attributes)
-        if number > 1:
-            # The conventions' ordinal of the resend: absent on the first attempt, 1 on the first retry, ...
-            started[sc.HTTP_REQUEST_RESEND_COUNT] = number - 1
-        span = tracer.start_span(
-            str(attributes[sc.HTTP_REQUEST_METHOD]),
-            context=parent,
-            kind=SpanKind.CLIENT,
-            attributes=started,
-            start_time=record.started,
-        )
+        span = record.span or start_span(tracer, call_span, record, number, attributes)
         url = request_url(record)
         if url is not None:
             span.set_attribute(sc.URL_FULL, url_attributes(url)[sc.URL_FULL])
@@ -119,6 +111,21 @@ def emit_spans(
         if record.delay is not None:
             span.set_attribute(sc.CLAUDE_OTEL_RETRY_DELAY, record.delay)
         span.end(end_time=record.ended)
+
+
+def start_span(tracer: Tracer, call_span: Span, record: AttemptRecord, number: int, attributes: dict[str, AttributeValue]) -> Span:
+    """Starts the span of the `number`th attempt (from 1), a child of the call span, at the attempt's start."""
+    started: dict[str, AttributeValue] = dict(attributes)
+    if number > 1:
+        # The conventions' ordinal of the resend: absent on the first attempt, 1 on the first retry, ...
+        started[sc.HTTP_REQUEST_RESEND_COUNT] = number - 1
+    return tracer.start_span(
+        str(attributes[sc.HTTP_REQUEST_METHOD]),
+        context=set_span_in_context(call_span),
+        kind=SpanKind.CLIENT,
+        attributes=started,
+        start_time=record.started,
+    )
 
 
 def _responded(span: Span, response: Any, rate_limits: bool) -> None:

@@ -26,7 +26,7 @@ from opentelemetry.util.types import AttributeValue
 
 from . import _errors
 from . import _semconv as sc
-from ._attempts import AttemptRecord, emit_spans, request_url, response_headers, url_attributes
+from ._attempts import AttemptRecord, emit_spans, request_url, response_headers, start_span, url_attributes
 from ._extract import as_int, as_str, field, fields_of
 from ._prices import Cost, round_cost
 
@@ -175,6 +175,12 @@ class Call:
         """An attempt is about to be sent."""
         self.attempts += 1
         self.records.append(AttemptRecord())
+
+    def start_attempt_span(self) -> Span:
+        """Starts the span of the attempt being sent, for its trace context to go with it; `end` ends it."""
+        record = self.records[-1]
+        record.span = start_span(self.tracer, self.span, record, self.attempts, self.attempt_attributes)
+        return record.span
 
     def attempt_returned(self, response: Any) -> None:
         """An attempt got its HTTP response (its headers), whatever its status."""

@@ -291,16 +291,22 @@ class Hooks:
         return result
 
     def _before_attempt(self, call: Call, args: Any, kwargs: Any) -> None:
-        """Records the attempt and writes the trace context into its headers. Never raises."""
+        """Records the attempt and writes the trace context into its headers: the call span's for the first attempt,
+        for a retry its own span's, started now. Never raises."""
         call.attempt_sent()
         if not call.propagate:
             return
         try:
             carrier = call.carrier
             if carrier is None:
-                # The call span's context (current here) and baggage, the same for every attempt of the call.
+                # The call span's context (current here) and baggage, the same for every first attempt.
                 carrier = call.carrier = {}
                 inject(carrier, context=without_attribution())
+            if call.attempts > 1 and carrier:
+                # A retry: what the API traces of it nests under its own span (`claude_otel._attempts`).
+                span = call.start_attempt_span()
+                carrier = {}
+                inject(carrier, context=trace.set_span_in_context(span, without_attribution() or context.get_current()))
             if carrier:
                 # `options` is the SDK's copy for this attempt; its headers are replaced, never mutated, since the
                 # mapping can be the application's own `extra_headers`. Before any signing (Bedrock), which then

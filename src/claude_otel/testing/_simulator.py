@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from . import _batches, _costs
+from . import _batches, _costs, _telemetry
 from ._script import Script
 
 SCENARIO_HEADER = "x-claude-sim"
@@ -226,8 +226,12 @@ class Simulator:
     max_batch_bytes: int = 256 * 1024 * 1024
     script: Script | None = None
     rate_limits: RateLimits = RateLimits()
+    telemetry_ca: str | None = None
+    """A CA certificate (PEM) to trust for the telemetry destinations' https URLs (a test collector's own)."""
     ledger: _costs.Ledger = field(default_factory=_costs.Ledger)
     """What the simulator billed, for its cost report (`testing/_costs.py`)."""
+    telemetry: _telemetry.Telemetry = field(default_factory=_telemetry.Telemetry)
+    """API tracing: the telemetry destinations, and the server spans delivered to them (`testing/_telemetry.py`)."""
     requests: list[RecordedRequest] = field(default_factory=list, repr=False)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
@@ -246,6 +250,7 @@ class Simulator:
     def start(self) -> Simulator:
         self.batches = _batches.BatchStore(self.batch_polls, self.batch_turnaround, self.max_batch_bytes)
         self.rate_limit_windows = _RateLimitWindows(self.rate_limits)
+        self.telemetry.ca_file = self.telemetry_ca
         handler = type("Handler", (_Handler,), {"simulator": self})
         self._server = _Server((self.host, self.port), handler)
         self._server.daemon_threads = True
@@ -254,6 +259,7 @@ class Simulator:
         return self
 
     def stop(self) -> None:
+        self.telemetry.close()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -346,6 +352,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw) if raw else {}
         except ValueError:
             body = None
+        received = time.time()
         request_id = sim.next_request_id()
         headers = {key.lower(): value for key, value in self.headers.items()}
         sim.record(RecordedRequest(method, self.path, headers, body, request_id))
@@ -374,12 +381,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(400, _error_body("invalid_request_error", "The request body is not valid JSON."), request_id)
             return
         path, _, query = self.path.partition("?")
-        if method == "GET" and path == _costs.PATH:
+        if path == _costs.PATH or path.startswith(_telemetry.PATH):
             key = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ")
             if not key.startswith("sk-ant-admin"):  # The SDK sends an admin route's key as a bearer token.
-                self._send_json(401, _error_body("authentication_error", "The cost report needs an admin API key (sk-ant-admin...)."), request_id)
-            else:
+                self._send_json(401, _error_body("authentication_error", "The Admin API needs an admin API key (sk-ant-admin...)."), request_id)
+            elif path == _costs.PATH:
                 self._send_json(*sim.ledger.report(urllib.parse.parse_qs(query), time.time()), request_id)
+            else:
+                self._send_json(*sim.telemetry.route(method, path, body), request_id)
             return
         if method == "GET" and (path == _MODELS or path.startswith(_MODELS + "/")):
             self._models(path, request_id)
@@ -411,11 +420,12 @@ class _Handler(BaseHTTPRequestHandler):
         if usage is None:
             self._send_json(400, _error_body("invalid_request_error", f"{USAGE_HEADER} must be a JSON object."), request_id)
         elif streams:
-            self._send_stream(model, body, step, request_id, usage)
+            self._send_stream(model, body, step, request_id, usage, headers, received)
         else:
             message = _message(model, body, step, sim.reply_words, complete=True, usage=usage)
             sim.ledger.bill(model, message.get("usage"))
             self._send_json(200, message, request_id)
+            sim.telemetry.deliver(headers, request_id, model, message.get("usage") or {}, message.get("stop_reason"), received, time.time())
 
     def _batch(self, method: str, path: str, body: dict[str, Any], size: int, step: Step, request_id: str) -> None:
         """Answers the Message Batches routes (`testing/_batches.py`)."""
@@ -556,7 +566,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
 
-    def _send_stream(self, model: str, body: dict[str, Any], step: Step, request_id: str, usage: dict[str, Any]) -> None:
+    def _send_stream(
+        self, model: str, body: dict[str, Any], step: Step, request_id: str, usage: dict[str, Any], headers: dict[str, str], received: float
+    ) -> None:
         bedrock = self.path.startswith("/model/")
         content_type = "application/vnd.amazon.eventstream" if bedrock else "text/event-stream; charset=utf-8"
         self.send_response(200)
@@ -567,6 +579,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         events = list(_events(model, body, step, self.simulator.reply_words, usage))
         billed: dict[str, Any] = {}  # The usage the stream has delivered: what it is billed, however it ends.
+        stop_reason = None
         try:
             for index, (name, data) in enumerate(events):
                 if step.name == "drop" and index == 4:
@@ -584,9 +597,11 @@ class _Handler(BaseHTTPRequestHandler):
                     billed.update(data["message"].get("usage") or {})
                 elif name == "message_delta":
                     billed.update(data.get("usage") or {})
+                    stop_reason = data["delta"].get("stop_reason")
             self.wfile.write(b"0\r\n\r\n")
         finally:
             self.simulator.ledger.bill(model, billed)
+            self.simulator.telemetry.deliver(headers, request_id, model, billed, stop_reason, received, time.time())
 
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
