@@ -115,6 +115,30 @@ def test_cost_report_pages_and_cuts_days_at_utc_midnight() -> None:
 
 
 @needs_cost_report
+def test_usage_report_counts_the_billed_tokens() -> None:
+    """The usage report: the tokens of every answer, as billed (streams as far as they went), per model."""
+    with Simulator() as sim, anthropic.Anthropic(api_key="sk-ant-test", base_url=sim.url) as client:
+        cached = client.messages.create(model="claude-sonnet-5-5", max_tokens=64, messages=[{"role": "user", "content": "Hi"}],
+                                        extra_headers={"x-claude-sim": "cache"})  # fmt: skip
+        with client.messages.stream(model="claude-sonnet-5-5", max_tokens=64, messages=[{"role": "user", "content": "Hi"}],
+                                    extra_headers={"x-claude-sim": "web_search"}) as stream:  # fmt: skip
+            final = stream.get_final_message()
+        first = client.messages.create(model="claude-haiku-5-5", max_tokens=64, messages=[{"role": "user", "content": "Hi"}])
+        report = anthropic.Anthropic(api_key=ADMIN, base_url=sim.url).beta.organization.analytics.usage_report
+        buckets = list(report.list(starting_at=datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0),
+                                   group_by=["model"]))  # fmt: skip
+    rows = {row.model: row for bucket in buckets for row in bucket.results}
+    assert set(rows) == {"claude-sonnet-5-5", "claude-haiku-5-5"}
+    sonnet = rows["claude-sonnet-5-5"]
+    assert sonnet.requests == 2 and sonnet.cache_read_input_tokens == cached.usage.cache_read_input_tokens
+    assert sonnet.cache_creation.ephemeral_5m_input_tokens == cached.usage.cache_creation.ephemeral_5m_input_tokens
+    assert sonnet.server_tool_use.web_search_requests == final.usage.server_tool_use.web_search_requests == 1
+    assert sonnet.output_tokens == cached.usage.output_tokens + final.usage.output_tokens
+    assert sonnet.uncached_input_tokens == cached.usage.input_tokens + final.usage.input_tokens
+    assert rows["claude-haiku-5-5"].uncached_input_tokens == first.usage.input_tokens
+
+
+@needs_cost_report
 def test_more_than_31_days_takes_two_requests() -> None:
     with Simulator() as sim:
         client = anthropic.Anthropic(api_key=ADMIN, base_url=sim.url)

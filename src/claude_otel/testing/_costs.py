@@ -1,4 +1,5 @@
-"""What the simulator billed, and Anthropic's cost report of it: `GET /v1/organizations/analytics/cost_report`.
+"""What the simulator billed, and Anthropic's reports of it: `GET /v1/organizations/analytics/cost_report` and
+`.../usage_report`.
 
 Every answer the simulator sends is billed as it was sent: the usage of a JSON answer, the usage a stream had
 delivered when it ended (its `message_start`, then its `message_delta`'s cumulative counts), each Message Batch
@@ -10,7 +11,9 @@ are null), `amount` and `list_amount` in fractional cents as strings. `cost_type
 premiums included, as the API prices them) or `web_search`. `discount` (0 to 1) makes `amount` that much below
 `list_amount`, as a negotiated discount would.
 
-The API's rules are kept: an admin key (`sk-ant-admin...`), a range of at most 31 days that starts no earlier than
+The usage report counts the same answers' tokens (`uncached_input_tokens`, `cache_read_input_tokens`,
+`cache_creation`, `output_tokens`, `server_tool_use.web_search_requests`) and requests, grouped by `model` (the id
+without its routing and date) or not at all. The API's rules are kept for both: an admin key (`sk-ant-admin...`), a range of at most 31 days that starts no earlier than
 2026-01-01, `limit` buckets a page (default 7, 24, 60; at most 31, 168, 256), and the cursor in `page` / `next_page`.
 """
 
@@ -27,11 +30,14 @@ from typing import Any
 from .._prices import Cost, PriceTable
 
 PATH = "/v1/organizations/analytics/cost_report"
+USAGE_PATH = "/v1/organizations/analytics/usage_report"
 WIDTHS = {"1d": (86400, 7, 31), "1h": (3600, 24, 168), "1m": (60, 60, 256)}
 """bucket_width: (seconds, default limit, largest limit)."""
 _EARLIEST = datetime(2026, 1, 1, tzinfo=timezone.utc)
 _DIMENSIONS = ("claude_tag_category", "claude_tag_user_id", "context_window", "cost_type", "inference_geo", "model",
                "product", "rbac_group_id", "slack_channel_id", "speed", "token_type")  # fmt: skip
+_USAGE_DIMENSIONS = ("claude_tag_category", "claude_tag_user_id", "context_window", "inference_geo", "model", "product",
+                     "rbac_group_id", "slack_channel_id", "speed")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -60,8 +66,18 @@ class Ledger:
 
     def report(self, query: dict[str, list[str]], now: float) -> tuple[int, dict[str, Any]]:
         """The status and body of a cost report request with the query `query` (each name's values)."""
+        table = PriceTable.load(environment=False)
+        return self._pages(query, now, _DIMENSIONS, lambda entries, group_by: _cost_rows(entries, group_by, self.discount, table))
+
+    def usage(self, query: dict[str, list[str]], now: float) -> tuple[int, dict[str, Any]]:
+        """The status and body of a usage report request (`/v1/organizations/analytics/usage_report`): the tokens
+        billed, as the API counts them (`uncached_input_tokens`, cache reads and writes, output, web searches)."""
+        return self._pages(query, now, _USAGE_DIMENSIONS, _usage_rows)
+
+    def _pages(self, query: dict[str, list[str]], now: float, dimensions: tuple[str, ...], rows: Any) -> tuple[int, dict[str, Any]]:
+        """A page of time buckets, each with `rows(entries, group_by)`, under the rules both reports share."""
         try:
-            start, end, width, limit, group_by, page = _parse(query, now)
+            start, end, width, limit, group_by, page = _parse(query, now, dimensions)
         except ValueError as err:
             return 400, {"type": "error", "error": {"type": "invalid_request_error", "message": str(err)}}
         bounds = []
@@ -75,15 +91,17 @@ class Ledger:
         bounds = bounds[:limit]
         with self._lock:
             entries = list(self.entries)
-        table = PriceTable.load(environment=False)
-        buckets = [_bucket(low, high, [e for e in entries if low.timestamp() <= e.at < high.timestamp()], group_by, self.discount, table)
+        buckets = [{"starting_at": _rfc3339(low), "ending_at": _rfc3339(high),
+                    "results": rows([e for e in entries if low.timestamp() <= e.at < high.timestamp()], group_by)}
                    for low, high in bounds]  # fmt: skip
         next_page = base64.urlsafe_b64encode(bounds[-1][1].isoformat().encode()).decode() if more else None
         refreshed = datetime.fromtimestamp(now, timezone.utc)
         return 200, {"data": buckets, "has_more": more, "next_page": next_page, "data_refreshed_at": _rfc3339(refreshed)}
 
 
-def _parse(query: dict[str, list[str]], now: float) -> tuple[datetime, datetime, int, int, list[str], datetime | None]:
+def _parse(
+    query: dict[str, list[str]], now: float, dimensions: tuple[str, ...]
+) -> tuple[datetime, datetime, int, int, list[str], datetime | None]:
     def one(name: str) -> str | None:
         values = query.get(name)
         return values[-1] if values else None
@@ -109,7 +127,7 @@ def _parse(query: dict[str, list[str]], now: float) -> tuple[datetime, datetime,
     if not 1 <= limit <= largest:
         raise ValueError(f"limit: must be between 1 and {largest} for bucket_width {width_name}")
     group_by = query.get("group_by[]", [])
-    unknown = [name for name in group_by if name not in _DIMENSIONS]
+    unknown = [name for name in group_by if name not in dimensions]
     if unknown:
         raise ValueError(f"group_by: unknown dimension(s) {unknown}")
     cursor = one("page")
@@ -127,7 +145,7 @@ def _time(text: str, name: str) -> datetime:
     return value.astimezone(timezone.utc)
 
 
-def _bucket(low: datetime, high: datetime, entries: list[Billed], group_by: list[str], discount: float, table: PriceTable) -> dict[str, Any]:
+def _cost_rows(entries: list[Billed], group_by: list[str], discount: float, table: PriceTable) -> list[dict[str, Any]]:
     sums: dict[tuple[str | None, str | None], list[float]] = defaultdict(lambda: [0.0, 0])  # USD, requests
     for entry in entries:
         price = table.price(entry.model)
@@ -148,7 +166,32 @@ def _bucket(low: datetime, high: datetime, entries: list[Billed], group_by: list
         result.update({"model": model, "cost_type": cost_type, "currency": "USD", "list_amount": _cents(usd * 100),
                        "amount": _cents(usd * 100 * (1 - discount)), "requests": None if cost_type else int(requests)})  # fmt: skip
         results.append(result)
-    return {"starting_at": _rfc3339(low), "ending_at": _rfc3339(high), "results": results}
+    return results
+
+
+def _usage_rows(entries: list[Billed], group_by: list[str]) -> list[dict[str, Any]]:
+    from .._prices import normalize
+
+    sums: dict[str | None, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for entry in entries:
+        usage = entry.usage
+        counts = sums[normalize(entry.model) if "model" in group_by else None]
+        for name in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "output_tokens"):
+            counts[name] += int(usage.get(name) or 0)
+        creation = usage.get("cache_creation") or {}
+        counts["5m"] += int(creation.get("ephemeral_5m_input_tokens") or 0)
+        counts["1h"] += int(creation.get("ephemeral_1h_input_tokens") or 0)
+        counts["web_search_requests"] += int((usage.get("server_tool_use") or {}).get("web_search_requests") or 0)
+        counts["requests"] += 1
+    results = []
+    for model, counts in sorted(sums.items(), key=lambda item: str(item[0])):
+        result: dict[str, Any] = dict.fromkeys(_USAGE_DIMENSIONS)
+        result.update({"model": model, "uncached_input_tokens": counts["input_tokens"], "output_tokens": counts["output_tokens"],
+                       "cache_read_input_tokens": counts["cache_read_input_tokens"], "requests": counts["requests"],
+                       "cache_creation": {"ephemeral_5m_input_tokens": counts["5m"], "ephemeral_1h_input_tokens": counts["1h"]},
+                       "server_tool_use": {"web_search_requests": counts["web_search_requests"]}})  # fmt: skip
+        results.append(result)
+    return results
 
 
 def _cents(value: float) -> str:

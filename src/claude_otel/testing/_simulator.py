@@ -381,12 +381,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(400, _error_body("invalid_request_error", "The request body is not valid JSON."), request_id)
             return
         path, _, query = self.path.partition("?")
-        if path == _costs.PATH or path.startswith(_telemetry.PATH):
+        if path in (_costs.PATH, _costs.USAGE_PATH) or path.startswith(_telemetry.PATH):
             key = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ")
             if not key.startswith("sk-ant-admin"):  # The SDK sends an admin route's key as a bearer token.
                 self._send_json(401, _error_body("authentication_error", "The Admin API needs an admin API key (sk-ant-admin...)."), request_id)
             elif path == _costs.PATH:
                 self._send_json(*sim.ledger.report(urllib.parse.parse_qs(query), time.time()), request_id)
+            elif path == _costs.USAGE_PATH:
+                self._send_json(*sim.ledger.usage(urllib.parse.parse_qs(query), time.time()), request_id)
             else:
                 self._send_json(*sim.telemetry.route(method, path, body), request_id)
             return
