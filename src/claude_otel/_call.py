@@ -97,6 +97,7 @@ class Call:
         "chunks",
         "parsing",
         "in_next",
+        "handed_over",
         "first_chunk",
         "saw_message_stop",
         "saw_message_delta",
@@ -150,6 +151,9 @@ class Call:
         # or error of the body seen then is the stream's to report, with what the events say.
         self.parsing = False
         self.in_next = False
+        # Set when the SDK hands the call's result to the application: a body closed before then was closed by the
+        # SDK or a middleware (one that replaces the response), not abandoned by the application.
+        self.handed_over = False
         self.first_chunk: float | None = None
         self.saw_message_stop = False
         self.saw_message_delta = False
@@ -205,6 +209,7 @@ class Call:
 
     def returned(self, result: object) -> None:
         """Records what the SDK returned to the application, and ends the span unless a body remains to be read."""
+        self.handed_over = True
         if self.body is not None or self._end_once.locked():
             # The body's reader ends the span (a stream, or a response the application reads itself), or has
             # already ended it: the SDK read a JSON body before it returned, and the body's end told.
@@ -318,7 +323,12 @@ class Call:
         return [] if not self.streams and "json" in content_type else None
 
     def body_read(self) -> None:
-        """The application read the body itself, without a `Stream`: a JSON body is decoded for its usage."""
+        """The application read the body itself, without a `Stream`: a JSON body is decoded for its usage. A stream's
+        body read before the call returned was read by a middleware (one that caches or replays responses): the
+        stream the application gets ends the call (`patches._adopt`)."""
+        if self.streams and not self.handed_over:
+            self.body = None
+            return
         if self.chunks is not None:
             try:
                 self.absorb(json.loads(b"".join(self.chunks)))

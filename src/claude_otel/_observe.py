@@ -145,11 +145,16 @@ def _body_classes(httpx: Any) -> tuple[type, type, type]:
 
 
 def _body_closed(body: Any) -> None:
-    """A body was closed or dropped. Before its end and outside a stream's read, the application abandoned it."""
+    """A body was closed or dropped. Before its end and outside a stream's read, the application abandoned it; before
+    the call returned, the SDK or a middleware did (one that replays or caches responses closes the one it got and
+    returns its own): the call goes on, its end told by what the application reads (`patches._call_of`)."""
     try:
         call: Call | None = getattr(body, CALL_ATTRIBUTE, None)
         if call is not None and not body._read and not call.in_next:
-            call.end(None, Outcome.ABANDONED)
+            if call.handed_over:
+                call.end(None, Outcome.ABANDONED)
+            elif call.body is body:
+                call.body = None
     except Exception:
         log.debug("claude_otel: could not record the close of a response body", exc_info=True)
 

@@ -20,6 +20,7 @@ and the Bedrock and Vertex clients, whose resources copy the methods but not the
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar, Token
 from typing import Any
@@ -35,7 +36,7 @@ from . import _batches
 from . import _semconv as sc
 from ._attribution import current as current_attribution
 from ._attribution import without_attribution
-from ._call import Call, Settings
+from ._call import Call, Outcome, Settings
 from ._extract import beta_header, chat_request_attributes
 from ._metrics import metric_attributes
 from ._observe import CALL_ATTRIBUTE, BodyWrapper, observe_async_events, observe_events
@@ -74,6 +75,8 @@ class Hooks:
         self._provider_by_type: dict[type, str] = {}
         self._originals: list[tuple[object, str, object]] = []
         self._bodies: BodyWrapper | None = None
+        self._streams: tuple[type, ...] = ()
+        """The SDK's `Stream` and `AsyncStream`."""
 
     # --- applying ---------------------------------------------------------------------------------------------------
 
@@ -82,6 +85,7 @@ class Hooks:
         from anthropic import _base_client, _streaming
 
         self._bodies = BodyWrapper(_httpx_module(_base_client))
+        self._streams = (_streaming.Stream, _streaming.AsyncStream)
         self._wrap(_base_client.SyncAPIClient, "request", self._request)
         self._wrap(_base_client.AsyncAPIClient, "request", self._request_async)
         self._wrap(_base_client.SyncAPIClient, "_attempt_request", self._attempt)
@@ -89,6 +93,9 @@ class Hooks:
         self._wrap(_base_client.BaseClient, "_calculate_retry_timeout", self._retry_timeout)
         self._wrap(_streaming.Stream, "__stream__", self._stream)
         self._wrap(_streaming.AsyncStream, "__stream__", self._stream_async)
+        for stream_type in self._streams:
+            if "close" in stream_type.__dict__:
+                self._wrap(stream_type, "close", self._stream_close)
         sdk_tracer = _base_client.BaseClient.__dict__.get("_tracer")
         if isinstance(sdk_tracer, property) and sdk_tracer.fget is not None:
             self._replace(_base_client.BaseClient, "_tracer", _without_sdk_span(sdk_tracer))
@@ -242,7 +249,7 @@ class Hooks:
         finally:
             _forget_current(current)
             context.detach(token)
-        call.returned(result)
+        self._returned(call, result)
         return result
 
     async def _request_async(self, wrapped: Callable[..., Any], client: Any, args: Any, kwargs: Any) -> Any:
@@ -259,8 +266,18 @@ class Hooks:
         finally:
             _forget_current(current)
             context.detach(token)
-        call.returned(result)
+        self._returned(call, result)
         return result
+
+    def _returned(self, call: Call, result: Any) -> None:
+        """Hands the result to the call, which ends unless a body remains to be read. A stream whose body was read
+        before the call returned (no body left to watch) is adopted: its events end the call. Never raises."""
+        try:
+            if call.body is None and isinstance(result, self._streams):
+                _adopt(call, result)
+        except Exception:
+            log.debug("claude_otel: could not observe a stream over a body read early", exc_info=True)
+        call.returned(result)
 
     # --- attempts ---------------------------------------------------------------------------------------------------
 
@@ -342,6 +359,17 @@ class Hooks:
         call = _call_of(stream)
         return events if call is None else observe_events(events, call)
 
+    def _stream_close(self, wrapped: Callable[..., Any], stream: Any, args: Any, kwargs: Any) -> Any:
+        """The application closed a stream (`AsyncStream.close` too: what it returns is awaited as it is). Of an
+        adopted stream, that ends its call: no body wrapper is there to see it."""
+        try:
+            call = _READ_BODIES.get(stream.response)
+            if call is not None and not call.in_next:  # In a read, the SDK closes a stream it read to the end.
+                call.end(None, Outcome.ABANDONED)
+        except Exception:
+            log.debug("claude_otel: could not record the close of a stream", exc_info=True)
+        return wrapped(*args, **kwargs)
+
     def _stream_async(self, wrapped: Callable[..., Any], stream: Any, args: Any, kwargs: Any) -> Any:
         events = wrapped(*args, **kwargs)
         call = _call_of(stream)
@@ -377,9 +405,50 @@ def _max_retries(client: Any, options: Any) -> int | None:
 
 
 def _call_of(stream: Any) -> Call | None:
-    """The `Call` whose body `stream` parses, unless another stream already parses it."""
-    call = getattr(getattr(getattr(stream, "response", None), "stream", None), CALL_ATTRIBUTE, None)
+    """The `Call` whose body `stream` parses, unless another stream already parses it.
+
+    Usually the body's wrapper holds it. A stream over a body that was read before the call returned has none: a
+    response made from bytes, or one that a middleware put in the place of the response it got (replaying, caching).
+    The `Stream` is then made inside the call, which has no body left to watch: it is the call being made, and
+    what the application reads of this stream ends it, or its being dropped unread."""
+    response = getattr(stream, "response", None)
+    call = getattr(getattr(response, "stream", None), CALL_ATTRIBUTE, None)
+    if call is None:
+        try:
+            call = _READ_BODIES.get(response)
+        except TypeError:  # A stand-in response that takes no weak reference.
+            call = None
+    if call is None:
+        # The SDKs that parse from `Stream.__init__` (before 2.x) do it inside the call.
+        current = _CURRENT_CALL.get()
+        if isinstance(current, Call) and current.body is None and not current.handed_over and _adopt(current, stream):
+            call = current
     return call if isinstance(call, Call) and not call.parsing else None
+
+
+_READ_BODIES: weakref.WeakKeyDictionary[Any, Call] = weakref.WeakKeyDictionary()
+"""The responses whose bodies were read before their call returned, and their calls (`_adopt`)."""
+
+
+def _adopt(call: Call, stream: Any) -> bool:
+    """Makes `stream` (over a body read before the call returned) what ends `call`: its events as the application
+    reads them, or its being dropped unread. False when it cannot (then the call ends when it returns)."""
+    try:
+        weakref.finalize(stream, _dropped_unread, call)
+        _READ_BODIES[stream.response] = call
+    except (TypeError, AttributeError):
+        return False
+    call.body = _ADOPTED  # Not the stream: a call that held it would keep it from ever being dropped.
+    return True
+
+
+_ADOPTED = object()
+"""A call's `body` while an adopted stream's events are its to read."""
+
+
+def _dropped_unread(call: Call) -> None:
+    """A stream the application dropped; if it read none of it, it abandoned the call (else the call has ended)."""
+    call.end(None, Outcome.ABANDONED)
 
 
 def _without_sdk_span(sdk_tracer: property) -> property:
