@@ -381,7 +381,8 @@ def start_prometheus(directory: Path, targets: dict[str, str], config_file: Path
     config = directory / "prometheus.yml"
     config.write_text(text)
     for name in yaml.safe_load(text).get("rule_files") or ():  # As compose mounts them: next to the config, unmodified.
-        shutil.copyfile(config_file.parent / name, directory / name)
+        shipped = config_file.parent / name
+        shutil.copyfile(shipped if shipped.exists() else PROMETHEUS_CONFIG.parent / name, directory / name)
     flags = [item for item in COMPOSE["services"]["prometheus"]["command"] if item.startswith("--enable-feature=")]
     url = f"http://127.0.0.1:{free_port()}"
     command = [binary, f"--config.file={config}", f"--storage.tsdb.path={directory / 'data'}",

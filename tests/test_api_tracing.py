@@ -40,7 +40,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import claude_otel
 import stack as real
-from claude_otel._report import Prometheus, parse_duration
+from claude_otel import _dashboards as dashboards
+from claude_otel._report import Prometheus, grafana_values, parse_duration
 from claude_otel.testing import Simulator
 from conftest import MESSAGES, MODEL, is_call_span, scenario
 
@@ -162,8 +163,12 @@ def test_the_destination_cli_needs_an_admin_key() -> None:
 @dataclass
 class Traced:
     trace_id: str
-    spans: list
-    """The call's spans as claude_otel made them."""
+    """The retried call's trace."""
+
+
+def _calls_seen(prometheus: Prometheus) -> float:
+    result = prometheus.instant(f'sum(claude_otel_calls_total{{job="{APP}"}})', time.time())
+    return float(result[0]["value"][1]) if result else 0.0
 
 
 @pytest.fixture(scope="module")
@@ -184,16 +189,21 @@ def traced(api_stack: ApiStack) -> Iterator[Traced]:
         with anthropic.Anthropic(api_key="sk-ant-test", base_url=api_stack.sim.url) as client:
             with client.messages.stream(model=MODEL, max_tokens=64, messages=MESSAGES, extra_headers=scenario("529,web_search")) as stream:
                 stream.until_done()
-    finally:
+            [retried] = [span for span in mine.get_finished_spans() if is_call_span(span)]
+            # A second call a scrape later, so that the dashboards' increase() and rate() see the counters grow.
+            real.wait_for(lambda: _calls_seen(api_stack.prometheus) == 1, "the first call's metrics in Prometheus")
+            client.messages.create(model=MODEL, max_tokens=64, messages=MESSAGES)
+            meters.force_flush()
+            real.wait_for(lambda: _calls_seen(api_stack.prometheus) == 2, "the second call's metrics in Prometheus")
         claude_otel.uninstrument()
         provider.force_flush()
-        meters.force_flush()
-    api_stack.sim.telemetry.flush()
-    [call] = [span for span in mine.get_finished_spans() if is_call_span(span)]
-    yield Traced(f"{call.context.trace_id:032x}", list(mine.get_finished_spans()))
-    assert api_stack.cli("disable", destination).returncode == 0
-    meters.shutdown()
-    provider.shutdown()
+        api_stack.sim.telemetry.flush()
+        yield Traced(f"{retried.context.trace_id:032x}")
+        assert api_stack.cli("disable", destination).returncode == 0
+    finally:
+        claude_otel.uninstrument()
+        meters.shutdown()
+        provider.shutdown()
 
 
 def test_one_trace_holds_the_call_its_attempts_and_the_api_spans(api_stack: ApiStack, traced: Traced) -> None:
@@ -235,7 +245,23 @@ def test_nothing_in_the_stack_counts_the_api_spans_tokens(api_stack: ApiStack, t
             found[name] = float(result[0]["value"][1]) if result else 0.0
         return found
 
-    before = real.wait_for(lambda: (now := totals())["claude_otel_cost_USD_total"] > 0 and now, "the call's metrics in Prometheus")
+    scrape = parse_duration(yaml.safe_load(real.PROMETHEUS_CONFIG.read_text())["global"]["scrape_interval"])
+    # Every token and dollar panel of the dashboards, as Grafana would show the last 10 minutes of the application.
+    values = {**grafana_values(600, 15, scrape, {v.name: dashboards.ALL for v in dashboards.VARIABLES}), "service": APP}
+    panels = {f"{panel.title}: {query.expr}": dashboards.expand(query.expr, values) for _, panel, query in dashboards.queries()
+              if ("usage" in query.expr or "cost" in query.expr) and "$" not in dashboards.expand(query.expr, values)}  # fmt: skip
+
+    def shown() -> dict[str, float]:
+        found = {}
+        for name, expr in panels.items():
+            result = api_stack.prometheus.instant(expr, time.time())
+            found[name] = sum(float(series["value"][1]) for series in result if series["value"][1] != "NaN")
+        return found
+
+    before = totals()
+    assert before["claude_otel_cost_USD_total"] > 0
+    panels_before = shown()
+    assert any(panels_before.values())
     # The API's spans of five more calls (each a request span and a web search span), from a client that claude_otel
     # does not instrument: usage on spans, and nowhere else.
     delivered = api_stack.delivered()
@@ -244,6 +270,8 @@ def test_nothing_in_the_stack_counts_the_api_spans_tokens(api_stack: ApiStack, t
             client.messages.create(model=MODEL, max_tokens=64, messages=MESSAGES, extra_headers=scenario("web_search"))
     api_stack.sim.telemetry.flush()
     real.wait_for(lambda: api_stack.delivered() >= delivered + 10, "the API's spans in the collector")
-    scrape = parse_duration(yaml.safe_load(real.PROMETHEUS_CONFIG.read_text())["global"]["scrape_interval"])
     time.sleep(2 * scrape)  # Two scrapes: anything the stack derived from those spans would show by now.
     assert totals() == before
+    # The panels: nothing rose (rates and extrapolated totals of data that stopped can only fall as time goes on).
+    risen = {name: (panels_before[name], now) for name, now in shown().items() if now > panels_before[name] * 1.05 + 1e-12}
+    assert not risen, risen

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -413,13 +414,13 @@ def compose_merge(base: typing.Any, layer: typing.Any, key: str = "") -> typing.
     return layer
 
 
-def test_the_compose_override_runs_these_files() -> None:
+def test_the_compose_override_runs_these_files(tmp_path: Path) -> None:
     """Without a container engine (`docker compose config` cannot run here), what merging the override over
     docker-compose.yml gives: the services that run, their images and mounts, the names the agents send to, the
     ports they publish, and Prometheus' targets."""
     merged = compose_merge(stack.COMPOSE, yaml.load(OVERRIDE.read_text(), Loader=ComposeLoader))
     running = {name: service for name, service in merged["services"].items() if "profiles" not in service}
-    assert set(running) == {*GATEWAYS, *AGENTS, "jaeger", "prometheus", "grafana"}
+    assert set(running) == {*GATEWAYS, *AGENTS, "jaeger", "prometheus", "alertmanager", "grafana"}
     for name, service in running.items():
         assert set(service.get("depends_on", [])) <= set(running), name
         for entry in service.get("volumes", []):
@@ -446,7 +447,10 @@ def test_the_compose_override_runs_these_files() -> None:
     assert {entry.rpartition(":")[2] for entry in running["agent-2"]["ports"]} == {"4317", "4318", "13133"}
 
     # Prometheus runs the scale-out scrape config: both gateways' exporters, and every collector's own metrics.
-    assert {"./stack/scale-out/prometheus.yml:/etc/prometheus/prometheus.yml:ro"} == set(running["prometheus"]["volumes"])
+    assert set(running["prometheus"]["volumes"]) == {
+        "./stack/scale-out/prometheus.yml:/etc/prometheus/prometheus.yml:ro",
+        *(entry for entry in stack.COMPOSE["services"]["prometheus"]["volumes"] if not entry.startswith("./stack/prometheus/prometheus.yml")),
+    }  # The alert rules of docker-compose.yml stay mounted beside it, where its rule_files name them.
     jobs = {job["job_name"]: job for job in yaml.safe_load(PROMETHEUS_CONFIG.read_text())["scrape_configs"]}
     default = {job["job_name"]: job for job in yaml.safe_load(stack.PROMETHEUS_CONFIG.read_text())["scrape_configs"]}
     assert set(jobs) == set(default) and jobs["otel-collector"]["honor_labels"] is True
@@ -459,6 +463,13 @@ def test_the_compose_override_runs_these_files() -> None:
     exporter_port = GATEWAY["exporters"]["prometheus"]["endpoint"].rpartition(":")[2]
     assert exporter["targets"] == [f"{name}:{exporter_port}" for name in GATEWAYS]
     assert internal["targets"] == [f"{name}:{telemetry_port(GATEWAY)}" for name in GATEWAYS] + [f"{name}:{telemetry_port(AGENT)}" for name in AGENTS]
-    result = subprocess.run([stack.prometheus_binary("promtool"), "check", "config", str(PROMETHEUS_CONFIG)],
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    assert config["rule_files"] == yaml.safe_load(stack.PROMETHEUS_CONFIG.read_text())["rule_files"]
+    assert config["alerting"] == yaml.safe_load(stack.PROMETHEUS_CONFIG.read_text())["alerting"]
+    mounted = tmp_path / "prometheus.yml"  # As compose mounts it: the rule files beside it.
+    shutil.copyfile(PROMETHEUS_CONFIG, mounted)
+    for name in config["rule_files"]:
+        shutil.copyfile(stack.PROMETHEUS_CONFIG.parent / name, tmp_path / name)
+    result = subprocess.run([stack.prometheus_binary("promtool"), "check", "config", str(mounted)],
                             capture_output=True, text=True, timeout=60)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
