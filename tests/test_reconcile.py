@@ -185,9 +185,8 @@ def reconciled(real_stack: real.Stack, tmp_path_factory: pytest.TempPathFactory)
         _service(collector, sim, "research", "calls", model, str(count), "web_search", json.dumps(usage),
                  env={"CLAUDE_OTEL_PRICES": str(prices)})  # fmt: skip
         prometheus = Prometheus(url)
-        jobs = '{job=~"shop|research"}'
         # Each service exported once, at its exit: once Prometheus has a sample of its series, it has its whole count.
-        counted = f'count(count by (job) (claude_otel_cost_USD_total{{job=~"shop|research"}}))'
+        counted = 'count(count by (job) (claude_otel_cost_USD_total{job=~"shop|research"}))'
         real.wait_for(lambda: [series["value"][1] for series in prometheus.instant(counted, time.time())] == ["2"],
                       "both instrumented services' cost in Prometheus", timeout=60)  # fmt: skip
         yield Reconciled(url, sim)

@@ -123,7 +123,7 @@ def theirs(client: Any, span: Sequence[Day], by: Sequence[str], table: PriceTabl
             starting_at=chunk[0].start, ending_at=chunk[-1].end, bucket_width="1d", group_by=list(by)
         )
         for bucket in pages:
-            day = bucket.starting_at.astimezone(timezone.utc).date().isoformat()
+            day = _utc(bucket.starting_at).date().isoformat()
             for result in bucket.results:
                 model = _model(table, result.model) if "model" in by else None
                 key = (day, model, result.cost_type if "cost_type" in by else None)
@@ -131,8 +131,14 @@ def theirs(client: Any, span: Sequence[Day], by: Sequence[str], table: PriceTabl
                 sums[key][1] += Decimal(result.list_amount) / 100
         refreshed = getattr(pages, "data_refreshed_at", None) or refreshed
     return {key: (float(amount), float(listed)) for key, (amount, listed) in sums.items()}, (
-        refreshed.isoformat() if refreshed else None
+        _utc(refreshed).isoformat() if refreshed else None
     )
+
+
+def _utc(value: datetime | str) -> datetime:
+    """A time of the report in UTC: SDKs before 2.x type some of them as RFC 3339 strings."""
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
+    return parsed.astimezone(timezone.utc)
 
 
 def compare(ours_: dict[Key, float], theirs_: dict[Key, tuple[float, float]], tolerance: float, min_usd: float) -> list[Row]:

@@ -243,7 +243,7 @@ class Telemetry:
                 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
                 provider = TracerProvider(resource=_resource())
-                exporter = _HealthReporting(destination, self._exporter_arguments(destination))
+                exporter = _health_reporting_exporter(destination, self._exporter_arguments(destination))
                 provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=200))
                 destination.provider = provider
             return destination.provider
@@ -260,7 +260,7 @@ class Telemetry:
 
 
 
-def _HealthReporting(destination: _Destination, arguments: dict[str, Any]) -> Any:  # noqa: N802 - a class, made late
+def _health_reporting_exporter(destination: _Destination, arguments: dict[str, Any]) -> Any:
     """An OTLP/HTTP exporter that keeps the destination's `delivery_health` up to date."""
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
