@@ -20,7 +20,6 @@ the batch id and the result's `custom_id` (for results read in another process).
 
 from __future__ import annotations
 
-import datetime
 import json
 import logging
 import threading
@@ -33,7 +32,7 @@ from opentelemetry.util.types import AttributeValue
 
 from . import _semconv as sc
 from ._call import Call, Outcome
-from ._extract import as_int, as_str, field
+from ._extract import as_int, as_str, field, timestamp
 from ._prices import Cost, round_cost
 
 log = logging.getLogger("claude_otel")
@@ -382,18 +381,8 @@ class BatchCall(Call):
 
 
 def _seconds_between(start: object, end: object) -> float | None:
-    begun, ended = _timestamp(start), _timestamp(end)
+    begun, ended = timestamp(start), timestamp(end)
     return None if begun is None or ended is None else ended - begun
-
-
-def _timestamp(value: object) -> float | None:
-    """Seconds since the epoch of an RFC 3339 string (decoded JSON) or a `datetime` (the SDK's model)."""
-    if isinstance(value, str):
-        try:
-            value = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    return value.timestamp() if isinstance(value, datetime.datetime) else None
 
 
 def _put(attributes: dict[str, AttributeValue], key: str, value: AttributeValue | None) -> None:

@@ -8,6 +8,7 @@ unless the client asks it to, and because the Messages API adds fields and event
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping
 from typing import Any
 
@@ -127,3 +128,14 @@ def beta_header(*layers: object) -> list[str] | None:
 def _put(attributes: dict[str, AttributeValue], key: str, value: AttributeValue | None) -> None:
     if value is not None:
         attributes[key] = value
+
+
+def timestamp(value: object) -> float | None:
+    """Seconds since the epoch of an RFC 3339 string (decoded JSON, a header) or a `datetime` (the SDK's model);
+    `None` for anything else. Never raises."""
+    if isinstance(value, str):
+        try:
+            value = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))  # "Z": Python < 3.11 needs it spelled
+        except ValueError:
+            return None
+    return value.timestamp() if isinstance(value, datetime.datetime) else None

@@ -34,9 +34,9 @@ set for each counter (observable instruments, which read those sums), and into t
 observable form), recorded with the call span's context so that exemplars keep their trace. An attribute set is
 keyed by its pairs in the order they were added, unsorted; the sums of keys that hold the same set in another order
 are added together when they are observed. Beyond `_MAX_PENDING` queued calls (a reader that collects rarely, or
-none), each new call works off the oldest one itself, so the queue stays bounded and no call pays for many. The rate-limit gauges cost a call one
-dictionary store: the last response's headers, kept per model, are read when the gauges are observed. Count
-tokens (`count_tokens`) calls are not inference: only `claude_otel.calls` and `claude_otel.attempts` count them.
+none), each new call works off the oldest one itself, so the queue stays bounded and no call pays for many. The
+rate-limit gauges cost a call one dictionary store: the last response's headers, kept per model, are read when the
+gauges are observed. Count tokens (`count_tokens`) calls are not inference: only `claude_otel.calls` and `claude_otel.attempts` count them.
 """
 
 from __future__ import annotations
@@ -47,7 +47,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics
@@ -56,6 +55,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, set_span_in_conte
 from opentelemetry.util.types import AttributeValue
 
 from . import _semconv as sc
+from ._extract import timestamp
 from .version import __version__
 
 log = logging.getLogger("claude_otel")
@@ -206,14 +206,13 @@ class _RateLimits:
             if not name.startswith(cls._PREFIX):
                 continue
             kind, _, field = name[len(cls._PREFIX) :].rpartition(b"-")
-            try:
-                if field == b"reset":
-                    number = datetime.fromisoformat(value.decode("ascii").replace("Z", "+00:00")).timestamp()
-                elif field in (b"limit", b"remaining"):
-                    number = float(value)
-                else:
-                    continue
-            except ValueError:
+            if field == b"reset":
+                number = timestamp(value.decode("latin-1"))
+            elif field in (b"limit", b"remaining"):
+                number = _as_float(value)
+            else:
+                continue
+            if number is None:
                 continue  # A value that is not what the API documents: no point, rather than a wrong one.
             kinds.setdefault(kind.decode("ascii").replace("-", "_"), {})[field] = number
         return kinds
@@ -491,3 +490,11 @@ def metric_attributes(operation: str, start: dict[str, Any], attribution: dict[s
             base[key] = start[key]
     base.update(attribution)
     return base
+
+
+def _as_float(value: bytes) -> float | None:
+    """A header's number, or `None` when it is none."""
+    try:
+        return float(value)
+    except ValueError:
+        return None

@@ -416,13 +416,14 @@ def _call_of(stream: Any) -> Call | None:
     if call is None:
         try:
             call = _READ_BODIES.get(response)
-        except TypeError:  # A stand-in response that takes no weak reference.
-            call = None
-    if call is None:
-        # The SDKs that parse from `Stream.__init__` (before 2.x) do it inside the call.
-        current = _CURRENT_CALL.get()
-        if isinstance(current, Call) and current.body is None and not current.handed_over and _adopt(current, stream):
-            call = current
+            if call is None:
+                # The SDKs that parse from `Stream.__init__` (before 2.x) do it inside the call.
+                current = _CURRENT_CALL.get()
+                if isinstance(current, Call) and current.body is None and not current.handed_over and _adopt(current, stream):
+                    call = current
+        except Exception:  # A stand-in response that takes no weak reference, say: the stream goes unobserved.
+            log.debug("claude_otel: could not find the call of a stream", exc_info=True)
+            return None
     return call if isinstance(call, Call) and not call.parsing else None
 
 

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, TextIO
 
+from ._extract import timestamp
 from ._prices import PriceTable, normalize
 from ._report import Prometheus, QueryError, ReportError, parse_duration
 
@@ -137,8 +138,10 @@ def theirs(client: Any, span: Sequence[Day], by: Sequence[str], table: PriceTabl
 
 def _utc(value: datetime | str) -> datetime:
     """A time of the report in UTC: SDKs before 2.x type some of them as RFC 3339 strings."""
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
-    return parsed.astimezone(timezone.utc)
+    seconds = timestamp(value)
+    if seconds is None:
+        raise ValueError(f"not an RFC 3339 time: {value!r}")
+    return datetime.fromtimestamp(seconds, timezone.utc)
 
 
 def compare(ours_: dict[Key, float], theirs_: dict[Key, tuple[float, float]], tolerance: float, min_usd: float) -> list[Row]:
@@ -212,7 +215,7 @@ def run(prometheus_url: str, since: str, by_text: str, tolerance_text: str, min_
             if not hasattr(client.beta, "organization"):
                 return _fail(f"anthropic {anthropic.__version__} has no cost report API: reconcile needs anthropic >= 1.14")
             invoice, refreshed = theirs(client, span, by, table)
-    except anthropic.APIError as err:
+    except (anthropic.APIError, ValueError) as err:
         return _fail(f"the cost report: {err}")
     rows = compare(mine, invoice, tolerance, min_usd)
     _print(rows, by, out)
