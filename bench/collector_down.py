@@ -29,8 +29,9 @@ BACKLOG_CALLS = 2_000
 
 def child() -> None:
     sys.path.insert(0, os.path.dirname(__file__))
-    import claude_otel
     from overhead import client, plain  # type: ignore[import-not-found]
+
+    import claude_otel
 
     claude_otel.instrument()
     c = client(None)

@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from claude_otel._prices import PriceTable
+from claude_otel._prices import PriceTable  # noqa: E402  After the path to src/.
 
 BASELINE = "ef4c81a"
 MODEL = "claude-opus-4-8"

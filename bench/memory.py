@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 import claude_otel
 
 sys.path.insert(0, os.path.dirname(__file__))
-from overhead import KW, _Discard, _DiscardMetrics, client, plain, streamed  # noqa: E402
+from overhead import KW, _Discard, _DiscardMetrics, client, plain, streamed
 
 
 class _DiscardSpans(SpanExporter):
@@ -53,7 +53,7 @@ def main(calls: int) -> None:
     print(f"{calls} calls per workload; RSS in MB and live objects after gc, at each fifth")
     for workload in (plain, streamed, abandoned):
         row = []
-        for fifth in range(5):
+        for _fifth in range(5):
             for _ in range(calls // 5):
                 workload(c)
             gc.collect()

@@ -286,7 +286,7 @@ def count(workloads: list[str], calls: int = 50) -> None:
             )
             # Dump 1 ends at the first marker, dump 2 at the second: the calls are dump 2.
             with open(f"{out}.2") as dump:
-                return int(re.search(r"^totals: (\d+)", dump.read(), re.M).group(1)) / calls
+                return int(re.search(r"^totals: (\d+)", dump.read(), re.MULTILINE).group(1)) / calls
 
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
         counted = dict(zip(runs, pool.map(instructions, runs)))

@@ -93,7 +93,7 @@ def _locked() -> Iterator[None]:
 
 def _run(command: list[str], cwd: Path, log: Path, env: dict[str, str] | None = None) -> None:
     with log.open("a") as out:
-        result = subprocess.run(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        result = subprocess.run(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, check=False)
     if result.returncode != 0:
         tail = "\n".join(log.read_text().splitlines()[-25:])
         raise BuildError(f"`{' '.join(command)}` failed (exit {result.returncode}); the last lines of {log}:\n{tail}")

@@ -57,7 +57,7 @@ def failed_call_trace() -> ExportTraceServiceRequest:
     return encode_spans(spans)
 
 
-def requests(template: ExportTraceServiceRequest, traces: int, per_request: int):  # noqa: ANN201 - a generator
+def requests(template: ExportTraceServiceRequest, traces: int, per_request: int):
     """(request bytes, its trace ids) for `traces` copies of the template, `per_request` to a request."""
     (resource_spans,) = template.resource_spans
     end = max(span.end_time_unix_nano for scope in resource_spans.scope_spans for span in scope.spans)

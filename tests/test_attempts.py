@@ -9,7 +9,6 @@ import socket
 
 import anthropic
 import pytest
-
 from conftest import MESSAGES, MODEL, Spans, scenario
 
 KW = {"model": MODEL, "max_tokens": 64, "messages": MESSAGES}
@@ -163,7 +162,7 @@ def test_rate_limit_headers_can_be_turned_off(sim) -> None:
         anthropic.Anthropic(api_key="sk-ant-test-key", base_url=sim.url).messages.create(**KW, extra_headers=scenario("429,ok"))
     finally:
         claude_otel.uninstrument()
-    (first, second) = [span for span in exporter.get_finished_spans() if span.name == "POST"]
+    (first, _second) = [span for span in exporter.get_finished_spans() if span.name == "POST"]
     assert not [key for key in first.attributes if "ratelimit" in key]
     assert first.attributes["http.response.header.retry-after"] == ("0.01",)  # Retry headers are not rate limits.
 
@@ -273,8 +272,9 @@ def test_request_log(spans: Spans, client: anthropic.Anthropic, caplog) -> None:
 
 
 def test_request_log_can_be_switched_off(sim, caplog) -> None:
-    import claude_otel
     from opentelemetry.sdk.trace import TracerProvider
+
+    import claude_otel
 
     caplog.set_level(logging.INFO, logger="claude_otel")
     claude_otel.instrument(tracer_provider=TracerProvider(), request_log=False)
@@ -286,12 +286,11 @@ def test_request_log_can_be_switched_off(sim, caplog) -> None:
 
 
 def test_request_log_as_opentelemetry_logs(sim) -> None:
-    import claude_otel
-    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs import LoggerProvider, export
     from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
     from opentelemetry.sdk.trace import TracerProvider
 
-    from opentelemetry.sdk._logs import export
+    import claude_otel
 
     # Renamed in newer SDKs; the old name warns there.
     exporter = getattr(export, "InMemoryLogRecordExporter", None) or export.InMemoryLogExporter

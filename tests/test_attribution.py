@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import contextvars
+import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
 import anthropic
 import pytest
+from conftest import MESSAGES, MODEL, Spans
 from opentelemetry import context, propagate
+from opentelemetry.sdk.trace import TracerProvider
 
 import claude_otel
-from opentelemetry.sdk.trace import TracerProvider
-from conftest import MESSAGES, MODEL, Spans
 
 KW = {"model": MODEL, "max_tokens": 16, "messages": MESSAGES}
 

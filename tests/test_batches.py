@@ -8,6 +8,7 @@ import gc
 
 import anthropic
 import pytest
+from conftest import Spans, scenario
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -16,7 +17,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import claude_otel
 from claude_otel.testing import Simulator
-from conftest import Spans, scenario
 
 # claude-sonnet-5-5, USD per million tokens: input 2, 5m cache write 2.50, 1h cache write 4, cache read 0.10, output 10.
 SONNET = "claude-sonnet-5-5"

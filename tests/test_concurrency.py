@@ -8,12 +8,12 @@ import threading
 import time
 
 import anthropic
+from conftest import MESSAGES, MODEL, scenario
 from opentelemetry import trace
+from side_by_side import Watched
 
 import claude_otel
 from claude_otel.testing import Simulator
-from conftest import MESSAGES, MODEL, scenario
-from side_by_side import Watched
 
 KW = {"model": MODEL, "max_tokens": 8, "messages": MESSAGES}
 THREADS = 64
@@ -52,7 +52,7 @@ def test_threads(sim: Simulator) -> None:
                     assert [event.type for event in client.messages.create(**KW, stream=True)][-1] == "message_stop"
                     with client.messages.stream(**KW) as stream:
                         stream.get_final_message()
-            except BaseException as err:  # noqa: BLE001 - reported below, from the test's thread
+            except BaseException as err:
                 errors.append(err)
 
         threads = [threading.Thread(target=worker, args=(number,)) for number in range(THREADS)]
@@ -111,7 +111,7 @@ def test_uninstrument_racing_calls(sim: Simulator) -> None:
                 kind = turn % len(kinds)
                 assert kinds[kind]() == expected[kind]
                 calls[0] += 1
-            except BaseException as err:  # noqa: BLE001
+            except BaseException as err:
                 errors.append(err)
                 return
             turn += 1
@@ -127,7 +127,7 @@ def test_uninstrument_racing_calls(sim: Simulator) -> None:
 
         try:
             asyncio.run(run())
-        except BaseException as err:  # noqa: BLE001
+        except BaseException as err:
             errors.append(err)
 
     with Watched() as watched:

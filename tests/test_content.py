@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import anthropic
 import pytest
+from conftest import MODEL, SDK_TRACES_ITSELF, scenario
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry.sdk._logs import LoggerProvider
@@ -21,7 +22,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import claude_otel
 from claude_otel._content import fit, request_content, to_json
-from conftest import MODEL, SDK_TRACES_ITSELF, scenario
 
 SYSTEM = "You answer in one word."
 MESSAGES = [

@@ -7,7 +7,6 @@ import contextvars
 from concurrent.futures import ThreadPoolExecutor
 
 import anthropic
-
 from conftest import MESSAGES, MODEL, Spans
 
 KW = {"model": MODEL, "max_tokens": 16, "messages": MESSAGES}

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import anthropic
 import pytest
+from conftest import MESSAGES, Spans
 
 from claude_otel._prices import PriceTable
 from claude_otel.testing import USAGE_HEADER
-from conftest import MESSAGES, Spans
 
 GOLDEN = json.loads((Path(__file__).with_name("golden_costs.json")).read_text())
 CASES = GOLDEN["cases"]

@@ -29,6 +29,7 @@ from pathlib import Path
 import anthropic
 import pytest
 import yaml
+from conftest import is_call_span
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
@@ -43,7 +44,6 @@ from claude_otel import _dashboards as source
 from claude_otel._demo import TENANTS, run_workload
 from claude_otel._report import Prometheus, ReportError, grafana_values, legend, parse_duration
 from claude_otel.testing import Simulator
-from conftest import is_call_span
 
 pytestmark = pytest.mark.stack
 
@@ -140,9 +140,9 @@ def stack(real_stack: real.Stack) -> Iterator[Stack]:
                 run_workload(client, async_client)
                 assert meter_provider.force_flush()
                 before = served
-                served = real.wait_for(lambda: (total := _scraped_sum(exporter, "claude_otel_calls_total")) > before and total,  # noqa: B023
+                served = real.wait_for(lambda: (total := _scraped_sum(exporter, "claude_otel_calls_total")) > before and total,
                                        "the round in the collector's exporter")  # fmt: skip
-                real.wait_for(lambda: _stored_sum(prometheus, "claude_otel_calls_total") == served,  # noqa: B023
+                real.wait_for(lambda: _stored_sum(prometheus, "claude_otel_calls_total") == served,
                               "Prometheus to scrape the round", timeout=3 * SCRAPE_INTERVAL)  # fmt: skip
         yield Stack(prometheus, list(span_exporter.get_finished_spans()), time.time())
     finally:
@@ -272,7 +272,7 @@ def test_dashboard_follows_the_provisioning_contract(name: str) -> None:
         if "histogram_quantile" in json.dumps(panel):
             assert all(target.get("exemplar") for target in panel["targets"]), panel["title"]
         x, w = panel["gridPos"]["x"], panel["gridPos"]["w"]
-        assert 0 <= x and x + w <= 24, panel["title"]
+        assert x >= 0 and x + w <= 24, panel["title"]
 
 
 def _assert_failed_requests_panel(panel: dict) -> None:
@@ -310,6 +310,7 @@ def test_report_draws_one_png_per_dashboard(stack: Stack, tmp_path: Path) -> Non
         [sys.executable, "-m", "claude_otel", "report", "--prometheus", stack.prometheus.url, "--out", str(tmp_path),
          "--since", "5m", "--step", "15s", "--scrape-interval", f"{SCRAPE_INTERVAL:.0f}s"],
         capture_output=True, text=True, timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == ["cost.png", "latency.png", "reliability.png"]
@@ -333,6 +334,7 @@ def test_report_without_prometheus_says_so(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "claude_otel", "report", "--prometheus", f"http://127.0.0.1:{real.free_port()}", "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=60,
+        check=False,
     )
     assert result.returncode == 2
     assert result.stderr.startswith("claude-otel report: cannot reach Prometheus at http://127.0.0.1:")
@@ -342,7 +344,8 @@ def test_report_without_prometheus_says_so(tmp_path: Path) -> None:
 def test_report_without_matplotlib_says_so(tmp_path: Path) -> None:
     code = "import sys; sys.modules['matplotlib'] = None; from claude_otel.__main__ import main; sys.exit(main(sys.argv[1:]))"
     result = subprocess.run(
-        [sys.executable, "-c", code, "report", "--out", str(tmp_path)], capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", code, "report", "--out", str(tmp_path)], capture_output=True, text=True, timeout=60,
+        check=False,
     )
     assert result.returncode == 2
     assert result.stderr == "claude-otel report: needs matplotlib: pip install 'claude-otel[report]'\n"

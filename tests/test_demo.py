@@ -12,7 +12,8 @@ from claude_otel.testing import OtlpReceiver
 def run_demo(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     environment = {key: value for key, value in os.environ.items() if not key.startswith(("OTEL_", "ANTHROPIC_"))}
     return subprocess.run(
-        [sys.executable, "-m", "claude_otel", "demo"], env={**environment, **env}, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "claude_otel", "demo"], env={**environment, **env}, capture_output=True, text=True, timeout=120,
+        check=False,
     )
 
 

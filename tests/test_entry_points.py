@@ -7,10 +7,9 @@ import inspect
 
 import anthropic
 import pytest
+from conftest import MESSAGES, MODEL, Spans
 
 import claude_otel
-
-from conftest import MESSAGES, MODEL, Spans
 
 KW = {"model": MODEL, "max_tokens": 64, "messages": MESSAGES}
 

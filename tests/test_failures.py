@@ -6,7 +6,6 @@ import socket
 
 import anthropic
 import pytest
-
 from conftest import MESSAGES, MODEL, Spans, scenario
 
 KW = {"model": MODEL, "max_tokens": 64, "messages": MESSAGES}

@@ -13,12 +13,12 @@ import json
 
 import anthropic
 import pytest
+from conftest import MESSAGES, MODEL, scenario
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from side_by_side import Watched, outcome
 
 from claude_otel.testing import Simulator
-from conftest import MESSAGES, MODEL, scenario
-from side_by_side import Watched, outcome
 
 # The SDK parses what it is given without validation, and pydantic warns when such a model is dumped to compare it.
 # Hypothesis warns that a failing example with a huge text has a huge repr; it is still the example to see.

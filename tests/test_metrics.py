@@ -6,9 +6,9 @@ import json
 
 import anthropic
 import pytest
+from conftest import MESSAGES, MODEL, Spans, scenario
 
 from claude_otel.testing import RateLimits, Simulator
-from conftest import MESSAGES, MODEL, Spans, scenario
 
 KW = {"model": MODEL, "max_tokens": 64, "messages": MESSAGES}
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
@@ -78,7 +78,7 @@ def test_failures_and_retries(spans: Spans, client: anthropic.Anthropic) -> None
     (streamed,) = by(calls, claude_otel__stream__outcome="failed")
     assert streamed.attributes["error.type"] == "overloaded_error"
     assert streamed.attributes["claude_otel.error.category"] == "overloaded"
-    (limited,) = by(calls, **{"error__type": "rate_limit_error"})
+    (limited,) = by(calls, error__type="rate_limit_error")
     assert limited.attributes["claude_otel.error.category"] == "rate_limited"
     # Usage counters count every call: the rate-limited one billed nothing; the stream's input was billed.
     inputs = spans.points("gen_ai.client.inference.usage.input_tokens")
@@ -135,7 +135,6 @@ def test_metric_work_waits_for_collection_within_a_bound() -> None:
     call beyond the bound works off one queued entry (never a pause for all of them), and every value is recorded."""
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-
     from opentelemetry.trace import INVALID_SPAN
 
     from claude_otel._metrics import _MAX_PENDING, _Later, _record_histograms

@@ -6,7 +6,6 @@ import asyncio
 
 import anthropic
 import pytest
-
 from conftest import MESSAGES, Spans
 
 KW = {"max_tokens": 32, "messages": MESSAGES}

@@ -18,7 +18,6 @@ from typing import Any
 import anthropic
 import pytest
 from anthropic import _base_client
-
 from conftest import MESSAGES, MODEL, Spans, scenario
 
 httpx = getattr(_base_client, "httpx2", None) or _base_client.httpx

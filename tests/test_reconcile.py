@@ -160,14 +160,14 @@ class Reconciled:
     def run(self, *arguments: str) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "ANTHROPIC_ADMIN_KEY": ADMIN, "ANTHROPIC_BASE_URL": self.sim.url}
         command = [sys.executable, "-m", "claude_otel", "reconcile", "--prometheus", self.prometheus_url, "--since", "1d", *arguments]
-        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
 def _service(collector: real.Collector, sim: Simulator, name: str, *arguments: str, env: dict[str, str] | None = None) -> None:
     environment = {**os.environ, **collector.exporter_env, "OTEL_SERVICE_NAME": name, "ANTHROPIC_BASE_URL": sim.url,
                    "OTEL_TRACES_EXPORTER": "none", **(env or {})}  # fmt: skip
     result = subprocess.run([sys.executable, str(ROOT / "tests" / "reconcile_service.py"), *arguments],
-                            env=environment, capture_output=True, text=True, timeout=300)  # fmt: skip
+                            env=environment, capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
     assert result.returncode == 0, result.stderr
 
 
@@ -245,7 +245,7 @@ def test_the_demo_reconciles_to_the_cent(reconciled: Reconciled) -> None:
 
 def test_reconcile_without_an_admin_key_says_so() -> None:
     env = {key: value for key, value in os.environ.items() if key != "ANTHROPIC_ADMIN_KEY"}
-    result = subprocess.run([sys.executable, "-m", "claude_otel", "reconcile"], env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-m", "claude_otel", "reconcile"], env=env, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 2
     assert result.stderr.startswith("claude-otel reconcile: ANTHROPIC_ADMIN_KEY is not set")
 
@@ -253,6 +253,6 @@ def test_reconcile_without_an_admin_key_says_so() -> None:
 def test_reconcile_with_a_bad_range_says_so() -> None:
     env = {**os.environ, "ANTHROPIC_ADMIN_KEY": ADMIN}
     result = subprocess.run([sys.executable, "-m", "claude_otel", "reconcile", "--since", "a week"], env=env,
-                            capture_output=True, text=True, timeout=60)  # fmt: skip
+                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert result.returncode == 2 and "not a duration" in result.stderr
 

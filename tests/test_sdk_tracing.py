@@ -8,13 +8,13 @@ import json
 
 import anthropic
 import pytest
+from conftest import MESSAGES, MODEL, SDK_TRACES_ITSELF, Spans, is_call_span, scenario
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import claude_otel
-from conftest import MESSAGES, MODEL, SDK_TRACES_ITSELF, Spans, is_call_span, scenario
 
 needs_sdk_tracing = pytest.mark.skipif(not SDK_TRACES_ITSELF, reason="the SDK traces itself from 1.14 on")
 

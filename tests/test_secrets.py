@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import anthropic
 import pytest
+from conftest import MODEL, scenario
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
@@ -30,7 +31,6 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 import claude_otel
 from claude_otel.testing import OtlpReceiver, Simulator
-from conftest import MODEL, scenario
 
 
 def encodings(secret: str) -> set[bytes]:
@@ -80,7 +80,7 @@ def workload(sim: Simulator, api_key: str, token: str, aws: tuple[str, str], goo
         list(client.messages.create(**kw, stream=True))
         list(client.messages.create(**kw, stream=True, extra_headers=scenario("truncate")))
         expect_error(lambda: list(client.messages.create(**kw, stream=True, extra_headers=scenario("error_event"))))
-        with pytest.raises(Exception):  # noqa: B017 - the connection drops mid-stream: whatever httpx raises
+        with pytest.raises(Exception):
             list(client.messages.create(**kw, stream=True, extra_headers=scenario("drop")))
         with client.messages.stream(**kw) as stream:
             stream.get_final_message()

@@ -7,7 +7,6 @@ import gc
 
 import anthropic
 import pytest
-
 from conftest import MESSAGES, MODEL, Spans, scenario
 
 KW = {"model": MODEL, "max_tokens": 64, "messages": MESSAGES}

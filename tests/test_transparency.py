@@ -9,11 +9,11 @@ import uuid
 
 import anthropic
 import pytest
+from conftest import MESSAGES, MODEL, scenario
 from opentelemetry.sdk.trace import TracerProvider
+from side_by_side import Watched, outcome
 
 import claude_otel
-from conftest import MESSAGES, MODEL, scenario
-from side_by_side import Watched, outcome
 
 KW = {"model": MODEL, "max_tokens": 16, "messages": MESSAGES}
 

@@ -34,7 +34,7 @@ RATE_LIMIT_PREFIX = "anthropic-ratelimit-"
 class AttemptRecord:
     """One HTTP attempt: when it started and ended, and what it got."""
 
-    __slots__ = ("started", "ended", "response", "error", "delay", "span")
+    __slots__ = ("delay", "ended", "error", "response", "span", "started")
 
     def __init__(self) -> None:
         self.span: Span | None = None
@@ -84,7 +84,7 @@ def request_url(record: AttemptRecord) -> Any:
     try:
         # httpx's `.request` raises (not AttributeError) on an error or response that has none.
         return (record.response if record.response is not None else record.error).request.url  # type: ignore[union-attr]
-    except Exception:
+    except Exception:  # noqa: BLE001  An attempt without a request is no failure: the span goes without its URL.
         return None
 
 

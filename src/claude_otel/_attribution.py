@@ -33,14 +33,14 @@ _KEY = re.compile(r"[a-z][a-z0-9_]*")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class attributes:  # noqa: N801 - used like a function: `with claude_otel.attributes(feature=...)`
+class attributes:
     """Attributes every Claude call inside the block (or the decorated function, sync or async) with the values.
 
     Keys are lowercase identifiers (`feature`, `tenant`, `team`, ...); values are strings, or numbers and booleans,
     which are recorded as strings. Blocks nest: an inner value replaces an outer one for its key.
     """
 
-    def __init__(self, **values: str | int | float | bool) -> None:
+    def __init__(self, **values: str | float | bool) -> None:
         for key, value in values.items():
             if not _KEY.fullmatch(key):
                 raise ValueError(f"claude_otel.attributes: {key!r} is not a lowercase identifier")
@@ -94,6 +94,7 @@ def current() -> dict[str, str]:
             if key.startswith(PREFIX) and _KEY.fullmatch(key[_PREFIX_LENGTH:])
         }
     except Exception:
+        log.debug("claude_otel: could not read the attribution baggage", exc_info=True)
         return {}
 
 
@@ -171,7 +172,7 @@ class ResultAttribution:
                     raise ValueError(f"{key!r}: {value!r} is not a lowercase identifier with a string, number or boolean")
                 values[PREFIX + key] = str(value)
             return values
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001  The application's function: its failure is a warning, once.
             if not self._warned:
                 self._warned = True
                 log.warning("claude_otel: batch_attribution(%r, %r) failed (%s); such results get no attribution from it", batch_id, custom_id, err)

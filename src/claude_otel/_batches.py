@@ -136,7 +136,7 @@ class BatchRegistry:
 class Tally:
     """The results of one kind (model, result type, error type, attribution) that a results read has seen."""
 
-    __slots__ = ("count", "input_tokens", "output_tokens", "cache_read", "cache_write", "reasoning", "cost", "server_tools", "surcharge", "cache_savings", "priced")
+    __slots__ = ("cache_read", "cache_savings", "cache_write", "cost", "count", "input_tokens", "output_tokens", "priced", "reasoning", "server_tools", "surcharge")
 
     def __init__(self) -> None:
         self.count = 0
@@ -160,7 +160,7 @@ TallyKey = tuple[str | None, str, str | None, tuple[tuple[str, str], ...]]
 class _JsonLines:
     """Receives a body's bytes as they are read and hands each complete line to `on_line`."""
 
-    __slots__ = ("_partial", "_on_line")
+    __slots__ = ("_on_line", "_partial")
 
     def __init__(self, on_line: Callable[[bytes], None]) -> None:
         self._partial = b""
@@ -182,7 +182,7 @@ class _JsonLines:
 class BatchCall(Call):
     """A Message Batches call. See the module's docstring for what each operation records."""
 
-    __slots__ = ("batch_id", "attribution", "request_size", "batch", "listed", "turnaround", "tallies", "lines")
+    __slots__ = ("attribution", "batch", "batch_id", "lines", "listed", "request_size", "tallies", "turnaround")
 
     def __init__(self, *args: Any, batch_id: str | None, attribution: dict[str, str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -159,7 +159,7 @@ class Recorder:
     Every method is called by the call's `Call` and never raises.
     """
 
-    __slots__ = ("_on_span", "_logger", "_limit", "_hook", "_request", "_output", "_blocks")
+    __slots__ = ("_blocks", "_hook", "_limit", "_logger", "_on_span", "_output", "_request")
 
     def __init__(self, body: object, on_span: bool, logger: Logger | None, limit: int, hook: ContentHook | None) -> None:
         self._on_span = on_span

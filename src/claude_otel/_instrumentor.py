@@ -175,7 +175,7 @@ def _sdk_has_hooks() -> bool:
     try:
         import anthropic
         from anthropic import _base_client, _streaming
-    except Exception as err:  # Not installed, or broken: the application fails on its own import, not on ours.
+    except Exception as err:  # noqa: BLE001  Not installed, or broken: the application fails on its own import, not on ours.
         log.warning("claude_otel: cannot import the anthropic SDK (%s); nothing is instrumented", err)
         return False
     version = getattr(anthropic, "__version__", "unknown")

@@ -351,7 +351,7 @@ class Metrics:
             if names:
                 tool_calls = sums[TOOL_CALLS]
                 for name, kind in zip(names, get(sc.CLAUDE_OTEL_TOOL_CALLS_TYPES) or ()):  # type: ignore[arg-type]
-                    updates.append((tool_calls, base_key + ((sc.GEN_AI_TOOL_NAME, name), (sc.GEN_AI_TOOL_TYPE, kind)), 1))
+                    updates.append((tool_calls, (*base_key, (sc.GEN_AI_TOOL_NAME, name), (sc.GEN_AI_TOOL_TYPE, kind)), 1))
         self._apply(updates)
 
     def _record_inference(
@@ -405,7 +405,7 @@ class Metrics:
         as its own `claude_otel.cost.part`, or 0 marked unpriced when `parts` is `None`; and the cache savings."""
         sums = self._sums
         if parts is None:
-            updates.append((sums[COST], costed + ((sc.CLAUDE_OTEL_COST_UNPRICED, True),), 0.0))
+            updates.append((sums[COST], (*costed, (sc.CLAUDE_OTEL_COST_UNPRICED, True)), 0.0))
             return
         tokens, server_tools, surcharge = parts
         updates.append((sums[COST], costed + _TOKENS_PART, tokens))

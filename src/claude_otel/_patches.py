@@ -401,6 +401,7 @@ def _max_retries(client: Any, options: Any) -> int | None:
     try:
         return int(options.get_max_retries(client.max_retries))
     except Exception:
+        log.debug("claude_otel: could not read the retries allowed", exc_info=True)
         return None
 
 

@@ -4,7 +4,7 @@ The table ships as `prices.json` (regenerated from genai-prices by `scripts/upda
 per million tokens `input`, `cache_write_5m`, `cache_write_1h`, `cache_read`, `output`, and prompt-length `tiers`
 that replace them above a prompt length; `fast`, the rates of fast mode (`usage.speed == "fast"`); `priority`, the
 rates of the Priority Tier where one is known (Anthropic publishes none: contracts set them); `inference_geo`, a
-multiplier per `usage.inference_geo` value (US-only inference, 1.1× on Claude 4.6 and later); `web_search_per_1k`,
+multiplier per `usage.inference_geo` value (US-only inference, 1.1 times on Claude 4.6 and later); `web_search_per_1k`,
 USD per 1,000 web searches (else the table's). Each row has its source and effective date. The rules, with their
 sources, are in docs/metrics-and-cost.md.
 
@@ -279,7 +279,7 @@ class _Sum:
         self.input = self.cache_write = self.cache_read = self.output = self.fast_extra = self.savings = 0.0
 
     def add(self, price: Price, tokens: Counts, fast: bool) -> None:
-        input_tokens, write_5m, write_1h, read, output = tokens
+        input_tokens, write_5m, write_1h, read, _ = tokens
         rates = price.rates_for(input_tokens + write_5m + write_1h + read)
         factor = self.factor
         parts = _priced(rates, tokens, factor)

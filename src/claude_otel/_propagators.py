@@ -10,10 +10,13 @@ module. Anything else (no error, or a propagator that fails to load) is left exa
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
 from ._warnings import warn
+
+log = logging.getLogger("claude_otel")
 
 _VARIABLE = "OTEL_PROPAGATORS"
 
@@ -27,7 +30,7 @@ def import_propagate() -> None:
     except ValueError as err:
         _import_installed_only(err)
     except Exception:  # A propagator that fails as it loads: OpenTelemetry's own error, at the application's import.
-        return
+        log.debug("claude_otel: could not import opentelemetry.propagate", exc_info=True)
 
 
 def _import_installed_only(err: ValueError) -> None:
@@ -46,6 +49,6 @@ def _import_installed_only(err: ValueError) -> None:
         os.environ[_VARIABLE] = ",".join(kept) or "none"
         import opentelemetry.propagate  # noqa: F401
     except Exception:
-        return
+        log.debug("claude_otel: could not import opentelemetry.propagate with the installed propagators", exc_info=True)
     finally:
         os.environ[_VARIABLE] = configured

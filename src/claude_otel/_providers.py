@@ -122,7 +122,7 @@ def _shut_down() -> None:
                 if wait <= 0:
                     return
                 thread.join(min(wait, 0.05))
-    except Exception:  # At exit, with the interpreter going away: nothing to report it to.
+    except Exception:  # noqa: BLE001, S110  At exit, with the interpreter going away: nothing to report it to.
         pass
 
 

@@ -68,18 +68,18 @@ class OtlpReceiver:
         receiver = self
 
         class TraceService(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
-            def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 - the service's name
+            def Export(self, request: Any, context: Any) -> Any:
                 receiver._keep(request.SerializeToString(), receiver.traces, request)
                 receiver._add_traces(request, "grpc")
                 return trace_service_pb2.ExportTraceServiceResponse()
 
         class MetricsService(metrics_service_pb2_grpc.MetricsServiceServicer):  # type: ignore[misc]
-            def Export(self, request: Any, context: Any) -> Any:  # noqa: N802
+            def Export(self, request: Any, context: Any) -> Any:
                 receiver._keep(request.SerializeToString(), receiver.metrics, request)
                 return metrics_service_pb2.ExportMetricsServiceResponse()
 
         class LogsService(logs_service_pb2_grpc.LogsServiceServicer):  # type: ignore[misc]
-            def Export(self, request: Any, context: Any) -> Any:  # noqa: N802
+            def Export(self, request: Any, context: Any) -> Any:
                 receiver._keep(request.SerializeToString(), receiver.logs, request)
                 return logs_service_pb2.ExportLogsServiceResponse()
 
@@ -149,10 +149,10 @@ class _HttpHandler(BaseHTTPRequestHandler):
     receiver: OtlpReceiver
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
         from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
         from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest

@@ -52,7 +52,7 @@ import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 from . import _batches, _costs, _telemetry
 from ._script import Script
@@ -101,10 +101,7 @@ _SEARCH_RESULT = {
 }  # fmt: skip
 """The blocks of the `web_search` step: the server's search, and its result, before the answer's text."""
 
-_WORDS = (
-    "Telemetry turns every call into a story an on-call engineer can read: which request failed, "
-    "how often it was retried, what it cost, and how long the first token took to arrive."
-).split()
+_WORDS = ["Telemetry", "turns", "every", "call", "into", "a", "story", "an", "on-call", "engineer", "can", "read:", "which", "request", "failed,", "how", "often", "it", "was", "retried,", "what", "it", "cost,", "and", "how", "long", "the", "first", "token", "took", "to", "arrive."]
 
 
 @dataclass(frozen=True)
@@ -328,19 +325,19 @@ class _Handler(BaseHTTPRequestHandler):
     # ACK of the headers, some 40 ms per response on Linux loopback.
     disable_nagle_algorithm = True
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # Quiet: tests and the demo print what matters.
 
-    def do_GET(self) -> None:  # noqa: N802 - the base class's name
+    def do_GET(self) -> None:
         self._handle("GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._handle("POST")
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._handle("DELETE")
 
-    rate_limit_headers: dict[str, str] = {}
+    rate_limit_headers: ClassVar[dict[str, str]] = {}
     """The `anthropic-ratelimit-*` headers of the response being sent; none until the request's model is known."""
 
     def _handle(self, method: str) -> None:
@@ -619,8 +616,12 @@ def _model_infos() -> list[dict[str, Any]]:
 
     rows = PriceTable.load(environment=False).rows
     infos = [
-        {"type": "model", "id": model, "display_name": " ".join(part.capitalize() for part in model.split("-")),
-         "created_at": f"{_date(price.effective_date)}T00:00:00Z"}  # fmt: skip
+        {
+            "type": "model",
+            "id": model,
+            "display_name": " ".join(part.capitalize() for part in model.split("-")),
+            "created_at": f"{_date(price.effective_date)}T00:00:00Z",
+        }
         for model, price in rows.items()
     ]
     return sorted(infos, key=lambda info: (info["created_at"], info["id"]), reverse=True)
