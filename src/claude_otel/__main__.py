@@ -143,7 +143,7 @@ def _print_prices(path: str | None, check: str | None) -> int:
         if row is None:
             return 1
     header = ("model", "input", "cache_write_5m", "cache_write_1h", "cache_read", "output", "tiers", "fast", "geo", "effective", "source")
-    rows = [header]
+    rows: list[tuple[str, ...]] = [header]
     for model, price in sorted(table.rows.items()):
         if check is not None and model != row:
             continue
@@ -153,9 +153,9 @@ def _print_prices(path: str | None, check: str | None) -> int:
         fast = f"{_mtok(price.fast.input)}/{_mtok(price.fast.output)}" if price.fast else "-"
         geo = ",".join(f"{name}x{factor:g}" for name, factor in (price.inference_geo or {}).items()) or "-"
         rows.append((model, *per_million, tiers, fast, geo, price.effective_date, price.source))
-    widths = [max(len(row[column]) for row in rows) for column in range(len(header) - 1)]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+    widths = [max(len(cells[column]) for cells in rows) for column in range(len(header) - 1)]
+    for cells in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(cells, widths)) + "  " + cells[-1])
     print(
         f"\nUSD per million tokens (fast: input/output); batch discount: {table.batch_discount:g}; "
         f"web search: ${table.web_search_per_1k:g} per 1,000 unless a row says otherwise; "

@@ -467,7 +467,7 @@ class Call:
             if url is not None:
                 attributes.update(url_attributes(url))
         request_ids = []
-        headers: dict[str, str] = {}
+        headers: dict[str, AttributeValue] = {}
         for record in records:
             if record.response is not None:
                 # The last response's headers win: the response the application got, or the last failure.

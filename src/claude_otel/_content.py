@@ -109,8 +109,8 @@ class ContentCapture:
     ) -> ContentCapture:
         """From `instrument()`'s options and the environment. An option that is not valid raises `ValueError`."""
         check_options(mode, max_bytes, hook)
-        if mode is not None:
-            mode = mode.strip().upper()  # type: ignore[union-attr]
+        if isinstance(mode, str):
+            mode = mode.strip().upper()
         elif os.environ.get(ENV_MODE, "").strip():
             mode = os.environ[ENV_MODE].strip().upper()
             if mode not in MODES:
@@ -201,7 +201,7 @@ class Recorder:
             if entry is None:
                 return
             delta = fields_of(fields.get("delta"))
-            piece = delta.get(_DELTA_FIELDS.get(delta.get("type"), "text"))
+            piece = delta.get(_DELTA_FIELDS.get(str(delta.get("type")), "text"))
             if isinstance(piece, str):
                 entry[1].append(piece)
         except Exception:

@@ -218,7 +218,7 @@ def _print_table(labels: list[str], spans: list[ReadableSpan], out: TextIO) -> N
             (
                 label,
                 str(attributes.get("anthropic.request.id", "-")),
-                str(attributes.get("gen_ai.request.model") or ",".join(attributes.get("claude_otel.batch.models", ())) or "-"),
+                str(attributes.get("gen_ai.request.model") or ",".join(_strings(attributes.get("claude_otel.batch.models"))) or "-"),
                 str(attributes.get("anthropic.message.stop_reason", "-")),
                 str(attributes.get("gen_ai.usage.input_tokens", attributes.get("anthropic.message.count_tokens.input_tokens", "-"))),
                 str(attributes.get("gen_ai.usage.output_tokens", "-")),
@@ -233,6 +233,11 @@ def _print_table(labels: list[str], spans: list[ReadableSpan], out: TextIO) -> N
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip(), file=out)
         if number == 0:
             print("  ".join("-" * width for width in widths), file=out)
+
+
+def _strings(value: object) -> list[str]:
+    """The items of a sequence attribute as strings; none for anything else."""
+    return [str(item) for item in value] if isinstance(value, (list, tuple)) else []
 
 
 def _outcome(span: ReadableSpan) -> str:

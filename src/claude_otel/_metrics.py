@@ -46,7 +46,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics
@@ -178,6 +178,10 @@ class _RateLimits:
         """The headers (httpx `Headers`) of each model's last response: a call replaces them, without a lock (one
         store, atomic), and nothing else; the headers are read when a gauge is observed."""
 
+    def callback(self, field: bytes) -> Callable[[CallbackOptions], list[Observation]]:
+        """The observable gauge's callback for `field` (`remaining` or `limit`)."""
+        return lambda options: self.observe(field)
+
     def observe(self, field: bytes) -> list[Observation]:
         """An observation per model and kind (`requests`, `tokens`, `input_tokens`, `output_tokens`) of `field`
         (`remaining` or `limit`). Past a kind's reset time its limit is replenished: `remaining` is the limit."""
@@ -261,12 +265,12 @@ class Metrics:
         self._observable(meter, ATTEMPTS, ATTEMPTS, "{attempt}", "HTTP attempts of Claude calls, by their outcome")
         self._observable(meter, BATCH_RESULTS, BATCH_RESULTS, "{result}", "Message Batch results read, by type")
         self._rate_limits = _RateLimits()
-        for name, field, description in (
+        for name, header, description in (
             (RATE_LIMIT_REMAINING, b"remaining", "What is left of an Anthropic rate limit, as the last response said"),
             (RATE_LIMIT_LIMIT, b"limit", "An Anthropic rate limit, as the last response said"),
         ):
             meter.create_observable_gauge(
-                name, callbacks=[lambda options, field=field: self._rate_limits.observe(field)], unit="{count}",
+                name, callbacks=[self._rate_limits.callback(header)], unit="{count}",
                 description=f"{description} (its anthropic-ratelimit-* headers), by model and limit kind",
             )  # fmt: skip
         self._turnaround = meter.create_histogram(
@@ -366,14 +370,14 @@ class Metrics:
     ) -> None:
         error = attributes.get(sc.ERROR_TYPE)
         timed = base if error is None else {**base, sc.ERROR_TYPE: error}
-        histograms = [(self._duration, duration, timed)]
+        histograms: list[tuple[Histogram, float, dict[str, AttributeValue]]] = [(self._duration, duration, timed)]
         if self._legacy_duration is not None:
             histograms.append((self._legacy_duration, duration, timed))
-        ttft = attributes.get(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
+        ttft = _number(attributes.get(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK))
         if ttft is not None:
             histograms.append((self._ttft, ttft, base))
 
-        usage = [attributes.get(attribute) for attribute in _USAGE_ATTRIBUTES]
+        usage = [_number(attributes.get(attribute)) for attribute in _USAGE_ATTRIBUTES]
         # The conventions: record for every call, failed ones included, 0 when nothing was received.
         self._add_usage(base_key, [value or 0 for value in usage], updates)
         input_tokens, output_tokens = usage[0], usage[1]
@@ -416,7 +420,7 @@ class Metrics:
         if savings:
             updates.append((sums[CACHE_SAVINGS], costed, savings))
 
-    def _add_usage(self, base_key: Key, values: list, updates: list[tuple[_Sums, Key, float]]) -> None:
+    def _add_usage(self, base_key: Key, values: Sequence[float], updates: list[tuple[_Sums, Key, float]]) -> None:
         """Adds the token counts `values` (in the order of `USAGE_COUNTERS`) under the attributes `base_key` to
         `updates`."""
         key = base_key + _MODALITY
@@ -460,11 +464,16 @@ class Metrics:
             self._add_usage(tuple(chat.items()), tokens, updates)
             costed = tuple({**chat, sc.ANTHROPIC_RESPONSE_SERVICE_TIER: "batch"}.items())
             if tally.priced:
-                tokens = tally.cost - tally.server_tools - tally.surcharge if tally.server_tools or tally.surcharge else tally.cost
-                self._add_cost(costed, (tokens, tally.server_tools, tally.surcharge), tally.cache_savings, updates)
+                token_cost = tally.cost - tally.server_tools - tally.surcharge if tally.server_tools or tally.surcharge else tally.cost
+                self._add_cost(costed, (token_cost, tally.server_tools, tally.surcharge), tally.cache_savings, updates)
             else:
                 self._add_cost(costed, None, 0.0, updates)
         self._apply(updates)
+
+
+def _number(value: AttributeValue | None) -> float | None:
+    """`value` when it is a number (an attribute that claude_otel set as one), else `None`."""
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _record_histograms(trace: SpanContext, records: list[tuple[Histogram, float, dict[str, AttributeValue]]]) -> None:

@@ -15,7 +15,7 @@ Each wrapper forwards everything and swallows nothing: what the application sees
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from typing import Any
 
 from ._call import Call, Outcome
@@ -45,7 +45,7 @@ class BodyWrapper:
 def _body_classes(httpx: Any) -> tuple[type, type, type]:
     """The sync, async and dual body wrappers, subclassing the byte streams of `httpx`."""
 
-    class SyncBody(httpx.SyncByteStream):  # type: ignore[misc, name-defined]
+    class SyncBody(httpx.SyncByteStream):  # type: ignore[misc]
         # The SDK 2.x `Stream` looks for its own tracing's observer here on every event; a class attribute
         # answers that at once, where `__getattr__` would raise and catch an AttributeError each time.
         stream_observer = None
@@ -87,7 +87,7 @@ def _body_classes(httpx: Any) -> tuple[type, type, type]:
                 raise AttributeError(name)
             return getattr(self._body, name)
 
-    class AsyncBody(httpx.AsyncByteStream):  # type: ignore[misc, name-defined]
+    class AsyncBody(httpx.AsyncByteStream):  # type: ignore[misc]
         stream_observer = None
 
         def __init__(self, body: Any, call: Call) -> None:
@@ -159,7 +159,7 @@ def _body_closed(body: Any) -> None:
         log.debug("claude_otel: could not record the close of a response body", exc_info=True)
 
 
-def observe_events(events: Iterator[Any], call: Call) -> Iterator[Any]:
+def observe_events(events: Generator[Any, None, None], call: Call) -> Iterator[Any]:
     """Yields the events of `events`, a `Stream.__stream__` generator, telling `call` of each and of the end."""
     call.parsing = True
     try:

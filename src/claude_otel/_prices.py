@@ -230,11 +230,11 @@ class PriceTable:
                 model = fields.get("model")
                 row = price
                 if isinstance(model, str) and kind != "compaction":
-                    row = self.price(model)
-                    if row is None:
+                    other = self.price(model)
+                    if other is None:
                         return Unpriced("iteration model")
-                    if row.model == price.model:
-                        row = price
+                    if other.model != price.model:
+                        row = other
                 if kind in ("message", "fallback_message"):
                     covered = _plus(covered, tokens_of)
                 total.add(row, tokens_of, speed_fast and row is price)

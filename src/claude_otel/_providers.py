@@ -24,11 +24,16 @@ import atexit
 import os
 import threading
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics, trace
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from ._warnings import warn
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import ReadableSpan
 
 _PROTOCOLS = ("grpc", "http/protobuf")
 
@@ -126,18 +131,16 @@ def _shut_down() -> None:
         pass
 
 
-class _Watched:
+class _Watched(SpanExporter):
     """A span exporter that notes when an export last succeeded: at exit, the sign that the collector answers."""
 
     last_success = 0.0
     """`time.monotonic()` of the last successful export of any `_Watched` exporter."""
 
-    def __init__(self, exporter: Any) -> None:
+    def __init__(self, exporter: SpanExporter) -> None:
         self._exporter = exporter
 
-    def export(self, spans: Any) -> Any:
-        from opentelemetry.sdk.trace.export import SpanExportResult
-
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         result = self._exporter.export(spans)
         if result is SpanExportResult.SUCCESS:
             _Watched.last_success = time.monotonic()

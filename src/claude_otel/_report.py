@@ -90,10 +90,18 @@ class Prometheus:
         return body["data"]
 
     def instant(self, expr: str, at: float) -> list[dict[str, Any]]:
-        return self.get("/api/v1/query", query=expr, time=f"{at:.3f}")["result"]
+        return _series(self.get("/api/v1/query", query=expr, time=f"{at:.3f}"))
 
     def range(self, expr: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
-        return self.get("/api/v1/query_range", query=expr, start=f"{start:.3f}", end=f"{end:.3f}", step=f"{step:.3f}")["result"]
+        return _series(self.get("/api/v1/query_range", query=expr, start=f"{start:.3f}", end=f"{end:.3f}", step=f"{step:.3f}"))
+
+
+def _series(data: Any) -> list[dict[str, Any]]:
+    """The series of a query's answer, checked to be a list of them."""
+    result = data.get("result") if isinstance(data, dict) else None
+    if not isinstance(result, list):
+        raise QueryError(f"not a Prometheus query result: {str(data)[:200]}")
+    return result
 
 
 def legend(template: str, labels: dict[str, str]) -> str:

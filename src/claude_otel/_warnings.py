@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from types import FrameType
 
 
 class ConfigurationWarning(UserWarning):
@@ -32,7 +33,8 @@ def warn(message: str) -> None:
 
 def _application_level() -> int:
     """The `stacklevel` of the first frame, above `warn`, that is not in claude_otel, OpenTelemetry or importlib."""
-    level, frame = 2, sys._getframe(2)
+    level = 2
+    frame: FrameType | None = sys._getframe(level)
     while frame is not None and frame.f_globals.get("__name__", "").startswith(_OWN_MODULES):
         level, frame = level + 1, frame.f_back
     return level if frame is not None else 2

@@ -121,7 +121,8 @@ class BatchStore:
 def _result(request: dict[str, Any], canceled: bool, answer: Callable[[dict[str, Any], str], dict[str, Any]]) -> Any:
     custom_id = str(request.get("custom_id", ""))
     step = custom_id.partition("-")[0]
-    params = request.get("params") if isinstance(request.get("params"), dict) else {}
+    given = request.get("params")
+    params: dict[str, Any] = given if isinstance(given, dict) else {}
     if canceled:
         result: dict[str, Any] = {"type": "canceled"}
     elif step == "errored":

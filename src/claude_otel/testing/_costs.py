@@ -80,7 +80,7 @@ class Ledger:
             start, end, width, limit, group_by, page = _parse(query, now, dimensions)
         except ValueError as err:
             return 400, {"type": "error", "error": {"type": "invalid_request_error", "message": str(err)}}
-        bounds = []
+        bounds: list[tuple[datetime, datetime]] = []
         edge = page or start
         while edge < end and len(bounds) <= limit:
             aligned = edge - timedelta(seconds=edge.timestamp() % width)
@@ -152,11 +152,11 @@ def _cost_rows(entries: list[Billed], group_by: list[str], discount: float, tabl
         cost = table.cost(price, entry.usage, int(entry.usage.get("output_tokens") or 0), entry.batch) if price else None
         if not isinstance(cost, Cost):
             continue  # A model or a line without a list price: the simulator does not know what the API would bill.
-        model = table.resolve(entry.model)[0] if "model" in group_by else None
+        model: str | None = table.resolve(entry.model)[0] if "model" in group_by else None
         if "cost_type" in group_by:
-            for cost_type, usd in (("tokens", cost.total - cost.server_tools), ("web_search", cost.server_tools)):
+            for line, usd in (("tokens", cost.total - cost.server_tools), ("web_search", cost.server_tools)):
                 if usd:
-                    sums[(model, cost_type)][0] += usd
+                    sums[(model, line)][0] += usd
         else:
             sums[(model, None)][0] += cost.total
             sums[(model, None)][1] += 1

@@ -67,18 +67,18 @@ class OtlpReceiver:
 
         receiver = self
 
-        class TraceService(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
+        class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
             def Export(self, request: Any, context: Any) -> Any:
                 receiver._keep(request.SerializeToString(), receiver.traces, request)
                 receiver._add_traces(request, "grpc")
                 return trace_service_pb2.ExportTraceServiceResponse()
 
-        class MetricsService(metrics_service_pb2_grpc.MetricsServiceServicer):  # type: ignore[misc]
+        class MetricsService(metrics_service_pb2_grpc.MetricsServiceServicer):
             def Export(self, request: Any, context: Any) -> Any:
                 receiver._keep(request.SerializeToString(), receiver.metrics, request)
                 return metrics_service_pb2.ExportMetricsServiceResponse()
 
-        class LogsService(logs_service_pb2_grpc.LogsServiceServicer):  # type: ignore[misc]
+        class LogsService(logs_service_pb2_grpc.LogsServiceServicer):
             def Export(self, request: Any, context: Any) -> Any:
                 receiver._keep(request.SerializeToString(), receiver.logs, request)
                 return logs_service_pb2.ExportLogsServiceResponse()

@@ -52,7 +52,7 @@ import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar
+from typing import Any
 
 from . import _batches, _costs, _telemetry
 from ._script import Script
@@ -242,7 +242,7 @@ class Simulator:
         """The base URL to give the SDK client (`base_url=`)."""
         assert self._server is not None, "the simulator is not started"
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host.decode() if isinstance(host, bytes) else host}:{port}"
 
     def start(self) -> Simulator:
         self.batches = _batches.BatchStore(self.batch_polls, self.batch_turnaround, self.max_batch_bytes)
@@ -337,7 +337,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._handle("DELETE")
 
-    rate_limit_headers: ClassVar[dict[str, str]] = {}
+    rate_limit_headers: dict[str, str]
     """The `anthropic-ratelimit-*` headers of the response being sent; none until the request's model is known."""
 
     def _handle(self, method: str) -> None:
