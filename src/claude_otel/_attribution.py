@@ -24,9 +24,11 @@ from typing import Any, TypeVar
 
 from opentelemetry import baggage, context
 
+from . import _semconv as sc
+
 log = logging.getLogger("claude_otel")
 
-PREFIX = "claude_otel."
+PREFIX = sc.ATTRIBUTION_PREFIX
 OTHER = "_other"
 _KEY = re.compile(r"[a-z][a-z0-9_]*")
 

@@ -1,7 +1,7 @@
 """Message Batches: a span for each batch call, and the results' outcomes, tokens and cost at the batch rate.
 
-The batch routes go through the same SDK funnel as every call, so a `BatchCall` is a `Call` (attempts, retries,
-errors, the body read to its end or not) that reads other bodies:
+The batch routes go through the same SDK funnel as every call, so a batch call is a `Call` (attempts, retries,
+errors, the body read to its end or not) whose responses a `BatchReader` reads:
 
 - `batches.create`: the number of requests, distinct `custom_id`s and models, the request's size in bytes, and
   the new batch's id. The batch is remembered in this process with the attribution active at creation and its span.
@@ -25,15 +25,19 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from opentelemetry.trace import SpanContext
 from opentelemetry.util.types import AttributeValue
 
 from . import _semconv as sc
-from ._call import Call, Outcome
-from ._extract import as_int, as_str, field, timestamp
+from ._call import Outcome
+from ._extract import as_int, as_str, field, put, timestamp
 from ._prices import Cost, round_cost
+from ._response import ResponseReader
+
+if TYPE_CHECKING:
+    from ._call import Call, Settings
 
 log = logging.getLogger("claude_otel")
 
@@ -59,8 +63,19 @@ _REMEMBERED = 10_000
 """How many batches this process remembers (created ones, and ones whose turnaround or results were recorded)."""
 
 
-def route(method: str, url: str) -> tuple[str, str, str | None] | None:
-    """The operation, route template and batch id of a Message Batches request; `None` for any other request.
+class BatchRoute(NamedTuple):
+    """What the method and URL of a Message Batches request say."""
+
+    operation: str
+    """`gen_ai.operation.name`: `batches.create`, `batches.results`, ..."""
+    template: str
+    """The route template (`http.route`), as the SDK's own spans name it."""
+    batch_id: str | None
+    """The batch the request is about; `None` for create and list."""
+
+
+def route(method: str, url: str) -> BatchRoute | None:
+    """The route of a Message Batches request; `None` for any other request.
 
     `url` is the SDK's request URL: a path, or the absolute `results_url` the API gave.
     """
@@ -76,7 +91,7 @@ def route(method: str, url: str) -> tuple[str, str, str | None] | None:
     found = _ROUTES.get((method.lower(), action))
     if found is None:
         return None
-    return found[0], found[1], parts[0] if parts else None
+    return BatchRoute(found[0], found[1], parts[0] if parts else None)
 
 
 def request_attributes(operation: str, body: object, batch_id: str | None) -> dict[str, AttributeValue]:
@@ -179,15 +194,32 @@ class _JsonLines:
         self._partial = b""
 
 
-class BatchCall(Call):
-    """A Message Batches call. See the module's docstring for what each operation records."""
+class BatchReader(ResponseReader):
+    """Reads the responses of a Message Batches call. See the module's docstring for what each operation records."""
 
-    __slots__ = ("attribution", "batch", "batch_id", "lines", "listed", "request_size", "tallies", "turnaround")
+    __slots__ = (
+        "attribution",
+        "batch",
+        "batch_id",
+        "lines",
+        "listed",
+        "operation",
+        "request_size",
+        "settings",
+        "span_context",
+        "tallies",
+        "turnaround",
+    )
 
-    def __init__(self, *args: Any, batch_id: str | None, attribution: dict[str, str], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self, operation: str, batch_id: str | None, attribution: dict[str, str], settings: Settings, span_context: SpanContext
+    ) -> None:
+        self.operation = operation
         self.batch_id = batch_id
         self.attribution = attribution
+        self.settings = settings
+        self.span_context = span_context
+        """The call span's: a batch created here is remembered with it, for its results' spans to link to."""
         self.request_size: int | None = None
         self.batch: dict[str, AttributeValue] = {}
         self.listed: int | None = None
@@ -197,45 +229,29 @@ class BatchCall(Call):
 
     # --- what is sent and received --------------------------------------------------------------------------------
 
-    def attempt_returned(self, response: Any) -> None:
-        super().attempt_returned(response)
-        self._record_size(response)
-
-    def attempt_failed(self, error: BaseException) -> None:
-        super().attempt_failed(error)
-        self._record_size(error)
-
-    def _record_size(self, response_or_error: Any) -> None:
+    def attempt_seen(self, response_or_error: object) -> None:
         """The size of what `batches.create` sent, from its header: a 413 says by how much it was too large."""
         if self.operation != sc.OPERATION_BATCHES_CREATE:
             return
-        try:
-            # httpx's `.request` raises (not AttributeError) when it has no request.
-            request = getattr(response_or_error, "request", None)
-            if request is None:
-                return  # An error raised before any request existed (a platform client refusing the Batch API).
-            self.request_size = int(request.headers["content-length"])
-        except Exception:
-            log.debug("claude_otel: no size for a batch create request", exc_info=True)
+        # httpx's `.request` raises (not AttributeError) when it has no request.
+        request = getattr(response_or_error, "request", None)
+        if request is None:
+            return  # An error raised before any request existed (a platform client refusing the Batch API).
+        self.request_size = int(request.headers["content-length"])
 
     def body_sink(self, content_type: str) -> Any:
         if self.operation != sc.OPERATION_BATCHES_RESULTS:
-            return [] if "json" in content_type else None
+            return super().body_sink(content_type)
         creation = self.settings.batches.creation(self.batch_id) if self.batch_id else None
         if creation is not None:
             self.attribution = {**self.attribution, **creation[1]}
         return _JsonLines(self._result_line)
 
-    def body_read(self) -> None:
-        if isinstance(self.chunks, _JsonLines):
-            try:
-                self.chunks.finish()
-            except Exception:
-                log.debug("claude_otel: could not read the last batch result", exc_info=True)
-            self.chunks = None
-            self.end(None, Outcome.COMPLETED)
+    def body_done(self, sink: Any) -> None:
+        if isinstance(sink, _JsonLines):
+            sink.finish()
         else:
-            super().body_read()
+            super().body_done(sink)
 
     def absorb(self, data: object) -> None:
         """Records a batch (create, retrieve, cancel), a page of batches (list) or a deletion."""
@@ -262,7 +278,7 @@ class BatchCall(Call):
                 batch[f"{sc.ANTHROPIC_MESSAGE_BATCH_REQUEST_COUNTS}.{name}"] = value
         self.batch = batch
         if self.operation == sc.OPERATION_BATCHES_CREATE:
-            self.settings.batches.created(batch_id, self.span.get_span_context(), self.attribution)
+            self.settings.batches.created(batch_id, self.span_context, self.attribution)
         elif status == "ended":
             self.turnaround = _seconds_between(field(data, "created_at"), field(data, "ended_at"))
 
@@ -321,10 +337,10 @@ class BatchCall(Call):
 
     # --- the end --------------------------------------------------------------------------------------------------
 
-    def _response_attributes(self, attributes: dict[str, AttributeValue]) -> None:
-        _put(attributes, sc.ANTHROPIC_MESSAGE_BATCH_ID, self.batch_id)
-        _put(attributes, sc.HTTP_REQUEST_BODY_SIZE, self.request_size)
-        _put(attributes, sc.CLAUDE_OTEL_BATCH_LISTED, self.listed)
+    def attributes(self, attributes: dict[str, AttributeValue], started: float) -> None:
+        put(attributes, sc.ANTHROPIC_MESSAGE_BATCH_ID, self.batch_id)
+        put(attributes, sc.HTTP_REQUEST_BODY_SIZE, self.request_size)
+        put(attributes, sc.CLAUDE_OTEL_BATCH_LISTED, self.listed)
         attributes.update(self.batch)
         if self.turnaround is not None:
             attributes[sc.CLAUDE_OTEL_BATCH_TURNAROUND] = self.turnaround
@@ -350,20 +366,18 @@ class BatchCall(Call):
             if not totals.priced:
                 attributes[sc.CLAUDE_OTEL_COST_UNPRICED] = True
 
-    def _stream_failure(
+    def failure_event(
         self, attributes: dict[str, AttributeValue], failure: Exception | None, duration: float
     ) -> dict[str, AttributeValue]:
         return {
             sc.ERROR_TYPE: attributes[sc.ERROR_TYPE],
             sc.CLAUDE_OTEL_BATCH_RESULTS_READ: self.lines,
             sc.CLAUDE_OTEL_ELAPSED: duration,
-            "exception.message": str(failure) if failure is not None else "The results ended early.",
+            sc.EXCEPTION_MESSAGE: str(failure) if failure is not None else "The results ended early.",
         }
 
-    def _record_metrics(
-        self, attributes: dict[str, AttributeValue], outcome: str | None, duration: float, cost: Cost | None
-    ) -> None:
-        super()._record_metrics(attributes, outcome, duration, cost)
+    def record_metrics(self, call: Call, attributes: dict[str, AttributeValue], outcome: str | None) -> None:
+        """The batch's turnaround, once; and its results' tokens and cost, once, when they were read to their end."""
         metrics = self.settings.metrics
         batches = self.settings.batches
         if metrics is None or self.batch_id is None:
@@ -371,20 +385,16 @@ class BatchCall(Call):
         if self.turnaround is not None and batches.first_time("turnaround", self.batch_id):
             creation = batches.creation(self.batch_id)
             attribution = creation[1] if creation is not None else self.attribution
-            metrics.record_batch_turnaround(self, self.turnaround, self.settings.guard.guard(attribution))
+            metrics.record_batch_turnaround(call, self.turnaround, self.settings.guard.guard(attribution))
         if (
             self.operation == sc.OPERATION_BATCHES_RESULTS
             and outcome == Outcome.COMPLETED
             and batches.first_time("results", self.batch_id)
         ):
-            metrics.record_batch_results(self, self.tallies)
+            metrics.record_batch_results(call, self.tallies)
 
 
 def _seconds_between(start: object, end: object) -> float | None:
     begun, ended = timestamp(start), timestamp(end)
     return None if begun is None or ended is None else ended - begun
 
-
-def _put(attributes: dict[str, AttributeValue], key: str, value: AttributeValue | None) -> None:
-    if value is not None:
-        attributes[key] = value

@@ -17,6 +17,8 @@ from typing import Any, TextIO
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 
+from . import _semconv as sc
+
 MODEL = "claude-sonnet-5-5"
 SMALL_MODEL = "claude-haiku-5-5"
 
@@ -29,7 +31,7 @@ class _Collect(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         scope = span.instrumentation_scope
-        if scope is not None and scope.name == "claude_otel" and "claude_otel.attempts" in (span.attributes or {}):
+        if scope is not None and scope.name == "claude_otel" and sc.CLAUDE_OTEL_ATTEMPTS in (span.attributes or {}):
             self.spans.append(span)
 
 
@@ -211,20 +213,20 @@ def _print_table(labels: list[str], spans: list[ReadableSpan], out: TextIO) -> N
     for label, span in zip(labels, spans):
         attributes = span.attributes or {}
         duration = ((span.end_time or 0) - (span.start_time or 0)) / 1e9
-        ttft = attributes.get("gen_ai.response.time_to_first_chunk")
-        if span.name.startswith("anthropic.messages.batches."):
+        ttft = attributes.get(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
+        if span.name.startswith(sc.SPAN_NAME_BATCHES_PREFIX + "batches."):
             label = f"{label} {span.name.rsplit('.', 1)[1]}"
         rows.append(
             (
                 label,
-                str(attributes.get("anthropic.request.id", "-")),
-                str(attributes.get("gen_ai.request.model") or ",".join(_strings(attributes.get("claude_otel.batch.models"))) or "-"),
-                str(attributes.get("anthropic.message.stop_reason", "-")),
-                str(attributes.get("gen_ai.usage.input_tokens", attributes.get("anthropic.message.count_tokens.input_tokens", "-"))),
-                str(attributes.get("gen_ai.usage.output_tokens", "-")),
+                str(attributes.get(sc.ANTHROPIC_REQUEST_ID, "-")),
+                str(attributes.get(sc.GEN_AI_REQUEST_MODEL) or ",".join(_strings(attributes.get(sc.CLAUDE_OTEL_BATCH_MODELS))) or "-"),
+                str(attributes.get(sc.ANTHROPIC_STOP_REASON, "-")),
+                str(attributes.get(sc.GEN_AI_USAGE_INPUT_TOKENS, attributes.get(sc.ANTHROPIC_COUNT_TOKENS_INPUT_TOKENS, "-"))),
+                str(attributes.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS, "-")),
                 f"{duration * 1000:.0f} ms",
                 f"{float(ttft) * 1000:.0f} ms" if isinstance(ttft, (int, float)) else "-",
-                str(attributes.get("claude_otel.attempts", "-")),
+                str(attributes.get(sc.CLAUDE_OTEL_ATTEMPTS, "-")),
                 _outcome(span),
             )
         )
@@ -242,8 +244,8 @@ def _strings(value: object) -> list[str]:
 
 def _outcome(span: ReadableSpan) -> str:
     attributes = span.attributes or {}
-    error = attributes.get("error.type")
-    outcome = attributes.get("claude_otel.stream.outcome")
+    error = attributes.get(sc.ERROR_TYPE)
+    outcome = attributes.get(sc.CLAUDE_OTEL_STREAM_OUTCOME)
     if error:
         return f"{outcome or 'failed'}: {error}"
-    return str(outcome or attributes.get("anthropic.message.batch.processing_status") or "ok")
+    return str(outcome or attributes.get(sc.ANTHROPIC_MESSAGE_BATCH_PROCESSING_STATUS) or "ok")

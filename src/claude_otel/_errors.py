@@ -20,17 +20,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import _semconv as sc
 from ._extract import as_str, field
 
-CALLER_ERROR = "caller_error"
-BILLING = "billing"
-RATE_LIMITED = "rate_limited"
-SPEND_LIMIT = "spend_limit"
-OVERLOADED = "overloaded"
-PLATFORM_ERROR = "platform_error"
-GATEWAY_TIMEOUT = "gateway_timeout"
-TIMEOUT = "timeout"
-CONNECTION = "connection"
+# The categories, by the names this module's rules read best with.
+CALLER_ERROR = sc.CATEGORY_CALLER_ERROR
+BILLING = sc.CATEGORY_BILLING
+RATE_LIMITED = sc.CATEGORY_RATE_LIMITED
+SPEND_LIMIT = sc.CATEGORY_SPEND_LIMIT
+OVERLOADED = sc.CATEGORY_OVERLOADED
+PLATFORM_ERROR = sc.CATEGORY_PLATFORM_ERROR
+GATEWAY_TIMEOUT = sc.CATEGORY_GATEWAY_TIMEOUT
+TIMEOUT = sc.CATEGORY_TIMEOUT
+CONNECTION = sc.CATEGORY_CONNECTION
+
 
 TRANSIENT = frozenset({RATE_LIMITED, OVERLOADED, PLATFORM_ERROR, GATEWAY_TIMEOUT, TIMEOUT, CONNECTION})
 """The categories for which the same request may succeed later."""
@@ -55,9 +58,9 @@ def error_type(error: BaseException) -> str:
     """The `error.type` of a failed call: the type of the API's error envelope (`overloaded_error`, ...), else the
     HTTP status code, else `client_timeout_error` or `connection_error`, else `client_error`."""
     if _is_timeout(error):
-        return "client_timeout_error"
+        return sc.ERROR_TYPE_CLIENT_TIMEOUT
     if _is_connection_error(error):
-        return "connection_error"
+        return sc.ERROR_TYPE_CONNECTION
     status_code = getattr(error, "status_code", None)
     if isinstance(status_code, int):
         api_type = _api_type(error)
@@ -66,7 +69,7 @@ def error_type(error: BaseException) -> str:
         # An `error` event has the status of the response that opened its stream, which is no error.
         if status_code >= 400:
             return str(status_code)
-    return "client_error"
+    return sc.ERROR_TYPE_CLIENT
 
 
 def category(error: BaseException) -> str:

@@ -71,11 +71,11 @@ TURNAROUND_BUCKETS = [60, 300, 900, 1800, 3600, 7200, 14400, 28800, 43200, 86400
 TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864]
 
 USAGE_COUNTERS = (
-    ("input_tokens", "gen_ai.client.inference.usage.input_tokens", "Input tokens billed, cache reads and writes included"),
-    ("output_tokens", "gen_ai.client.inference.usage.output_tokens", "Output tokens billed"),
-    ("cache_read", "gen_ai.client.inference.usage.cache_read.input_tokens", "Input tokens read from the prompt cache"),
-    ("cache_write", "gen_ai.client.inference.usage.cache_write.input_tokens", "Input tokens written to the prompt cache"),
-    ("reasoning", "gen_ai.client.inference.usage.reasoning.output_tokens", "Output tokens spent on thinking"),
+    ("input_tokens", sc.METRIC_USAGE_INPUT_TOKENS, "Input tokens billed, cache reads and writes included"),
+    ("output_tokens", sc.METRIC_USAGE_OUTPUT_TOKENS, "Output tokens billed"),
+    ("cache_read", sc.METRIC_USAGE_CACHE_READ_INPUT_TOKENS, "Input tokens read from the prompt cache"),
+    ("cache_write", sc.METRIC_USAGE_CACHE_WRITE_INPUT_TOKENS, "Input tokens written to the prompt cache"),
+    ("reasoning", sc.METRIC_USAGE_REASONING_OUTPUT_TOKENS, "Output tokens spent on thinking"),
 )
 _USAGE_ATTRIBUTES = (
     sc.GEN_AI_USAGE_INPUT_TOKENS,
@@ -85,14 +85,6 @@ _USAGE_ATTRIBUTES = (
     sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
 )
 """The span attribute of each of `USAGE_COUNTERS`, in their order."""
-COST = "claude_otel.cost"
-CACHE_SAVINGS = "claude_otel.cost.cache_savings"
-CALLS = "claude_otel.calls"
-TOOL_CALLS = "claude_otel.tool_calls"
-ATTEMPTS = "claude_otel.attempts"
-BATCH_RESULTS = "claude_otel.batch.results"
-RATE_LIMIT_REMAINING = "claude_otel.rate_limit.remaining"
-RATE_LIMIT_LIMIT = "claude_otel.rate_limit.limit"
 
 Key = tuple[tuple[str, AttributeValue], ...]
 """An attribute set, as its pairs in the order they were added."""
@@ -112,7 +104,7 @@ _CALL_KEYS = (
 _MAX_PENDING = 10_000
 """Entries queued for the next collection, at most (see the module's docstring)."""
 
-_MODALITY = (("gen_ai.token.modality", "unknown"),)
+_MODALITY = ((sc.GEN_AI_TOKEN_MODALITY, "unknown"),)
 """What the usage counters add to a call's metric attributes (the conventions' modality when it is not known)."""
 
 
@@ -230,25 +222,25 @@ class Metrics:
         self._later = _Later()
         self._lock = threading.Lock()
         self._duration = meter.create_histogram(
-            "gen_ai.client.inference.duration",
+            sc.METRIC_INFERENCE_DURATION,
             unit="s",
             description="Duration of a GenAI inference call, its retries and the reading of its stream included",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
         self._ttft = meter.create_histogram(
-            "gen_ai.client.inference.time_to_first_chunk",
+            sc.METRIC_TIME_TO_FIRST_CHUNK,
             unit="s",
             description="Time from the start of a streamed call to its first content delta",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
         self._input_histogram = meter.create_histogram(
-            "gen_ai.client.inference.operation.input_tokens",
+            sc.METRIC_INPUT_TOKENS,
             unit="{token}",
             description="Input tokens of one inference call",
             explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
         )
         self._output_histogram = meter.create_histogram(
-            "gen_ai.client.inference.operation.output_tokens",
+            sc.METRIC_OUTPUT_TOKENS,
             unit="{token}",
             description="Output tokens of one inference call",
             explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
@@ -256,18 +248,18 @@ class Metrics:
         self._sums: dict[str, _Sums] = {}
         for field, name, description in USAGE_COUNTERS:
             self._observable(meter, field, name, "{token}", description)
-        self._observable(meter, COST, COST, "USD", "Cost of Claude calls in US dollars, at the prices in use")
+        self._observable(meter, sc.METRIC_COST, sc.METRIC_COST, "USD", "Cost of Claude calls in US dollars, at the prices in use")
         self._observable(
-            meter, CACHE_SAVINGS, CACHE_SAVINGS, "USD", "What prompt cache reads saved: their tokens at the input rate, less their cost"
+            meter, sc.METRIC_CACHE_SAVINGS, sc.METRIC_CACHE_SAVINGS, "USD", "What prompt cache reads saved: their tokens at the input rate, less their cost"
         )
-        self._observable(meter, CALLS, CALLS, "{call}", "Claude calls, by how they ended")
-        self._observable(meter, TOOL_CALLS, TOOL_CALLS, "{call}", "Tool calls the model asked for, by tool name and type")
-        self._observable(meter, ATTEMPTS, ATTEMPTS, "{attempt}", "HTTP attempts of Claude calls, by their outcome")
-        self._observable(meter, BATCH_RESULTS, BATCH_RESULTS, "{result}", "Message Batch results read, by type")
+        self._observable(meter, sc.METRIC_CALLS, sc.METRIC_CALLS, "{call}", "Claude calls, by how they ended")
+        self._observable(meter, sc.METRIC_TOOL_CALLS, sc.METRIC_TOOL_CALLS, "{call}", "Tool calls the model asked for, by tool name and type")
+        self._observable(meter, sc.METRIC_ATTEMPTS, sc.METRIC_ATTEMPTS, "{attempt}", "HTTP attempts of Claude calls, by their outcome")
+        self._observable(meter, sc.METRIC_BATCH_RESULTS, sc.METRIC_BATCH_RESULTS, "{result}", "Message Batch results read, by type")
         self._rate_limits = _RateLimits()
         for name, header, description in (
-            (RATE_LIMIT_REMAINING, b"remaining", "What is left of an Anthropic rate limit, as the last response said"),
-            (RATE_LIMIT_LIMIT, b"limit", "An Anthropic rate limit, as the last response said"),
+            (sc.METRIC_RATE_LIMIT_REMAINING, b"remaining", "What is left of an Anthropic rate limit, as the last response said"),
+            (sc.METRIC_RATE_LIMIT_LIMIT, b"limit", "An Anthropic rate limit, as the last response said"),
         ):
             meter.create_observable_gauge(
                 name, callbacks=[self._rate_limits.callback(header)], unit="{count}",
@@ -282,13 +274,13 @@ class Metrics:
         self._legacy_duration = self._legacy_tokens = None
         if legacy:
             self._legacy_duration = meter.create_histogram(
-                "gen_ai.client.operation.duration",
+                sc.METRIC_LEGACY_OPERATION_DURATION,
                 unit="s",
                 description="GenAI operation duration (earlier conventions' name)",
                 explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
             )
             self._legacy_tokens = meter.create_histogram(
-                "gen_ai.client.token.usage",
+                sc.METRIC_LEGACY_TOKEN_USAGE,
                 unit="{token}",
                 description="Tokens used by a GenAI operation (earlier conventions' name)",
                 explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
@@ -323,7 +315,7 @@ class Metrics:
             if model is not None:
                 self._rate_limits.last[model] = response.headers
         trace = call.span.get_span_context()  # Not the span: a queued call holds what it needs, and little else.
-        self._later.add(self._record_call, (call.operation, trace, base, attributes, outcomes, duration, cost))
+        self._later.add(self._record_call, (call.request.operation, trace, base, attributes, outcomes, duration, cost))
 
     def _record_call(
         self,
@@ -339,9 +331,9 @@ class Metrics:
         get = attributes.get
         sums = self._sums
         updates: list[tuple[_Sums, Key, float]] = [
-            (sums[CALLS], base_key + tuple([(key, value) for key in _CALL_KEYS if (value := get(key)) is not None]), 1)
+            (sums[sc.METRIC_CALLS], base_key + tuple([(key, value) for key in _CALL_KEYS if (value := get(key)) is not None]), 1)
         ]
-        attempts = sums[ATTEMPTS]
+        attempts = sums[sc.METRIC_ATTEMPTS]
         for status, attempt_error in outcomes:
             attempt = base_key
             if status is not None:
@@ -353,7 +345,7 @@ class Metrics:
             self._record_inference(trace, base, base_key, attributes, duration, cost, updates)
             names = get(sc.CLAUDE_OTEL_TOOL_CALLS_NAMES)
             if names:
-                tool_calls = sums[TOOL_CALLS]
+                tool_calls = sums[sc.METRIC_TOOL_CALLS]
                 for name, kind in zip(names, get(sc.CLAUDE_OTEL_TOOL_CALLS_TYPES) or ()):  # type: ignore[arg-type]
                     updates.append((tool_calls, (*base_key, (sc.GEN_AI_TOOL_NAME, name), (sc.GEN_AI_TOOL_TYPE, kind)), 1))
         self._apply(updates)
@@ -388,7 +380,7 @@ class Metrics:
         if self._legacy_tokens is not None:
             for token_type, value in (("input", input_tokens), ("output", output_tokens)):
                 if value is not None:
-                    histograms.append((self._legacy_tokens, value, {**base, "gen_ai.token.type": token_type}))
+                    histograms.append((self._legacy_tokens, value, {**base, sc.GEN_AI_TOKEN_TYPE: token_type}))
         _record_histograms(trace, histograms)
 
         if cost is not None or attributes.get(sc.CLAUDE_OTEL_COST_UNPRICED):
@@ -409,16 +401,16 @@ class Metrics:
         as its own `claude_otel.cost.part`, or 0 marked unpriced when `parts` is `None`; and the cache savings."""
         sums = self._sums
         if parts is None:
-            updates.append((sums[COST], (*costed, (sc.CLAUDE_OTEL_COST_UNPRICED, True)), 0.0))
+            updates.append((sums[sc.METRIC_COST], (*costed, (sc.CLAUDE_OTEL_COST_UNPRICED, True)), 0.0))
             return
         tokens, server_tools, surcharge = parts
-        updates.append((sums[COST], costed + _TOKENS_PART, tokens))
+        updates.append((sums[sc.METRIC_COST], costed + _TOKENS_PART, tokens))
         if server_tools:
-            updates.append((sums[COST], costed + _SERVER_TOOLS_PART, server_tools))
+            updates.append((sums[sc.METRIC_COST], costed + _SERVER_TOOLS_PART, server_tools))
         if surcharge:
-            updates.append((sums[COST], costed + _SURCHARGE_PART, surcharge))
+            updates.append((sums[sc.METRIC_COST], costed + _SURCHARGE_PART, surcharge))
         if savings:
-            updates.append((sums[CACHE_SAVINGS], costed, savings))
+            updates.append((sums[sc.METRIC_CACHE_SAVINGS], costed, savings))
 
     def _add_usage(self, base_key: Key, values: Sequence[float], updates: list[tuple[_Sums, Key, float]]) -> None:
         """Adds the token counts `values` (in the order of `USAGE_COUNTERS`) under the attributes `base_key` to
@@ -436,7 +428,7 @@ class Metrics:
 
     def record_batch_turnaround(self, call: Call, seconds: float, attribution: dict[str, str]) -> None:
         """Records the turnaround of a batch that a call saw ended (the caller records each batch once)."""
-        attributes: dict[str, AttributeValue] = {sc.GEN_AI_PROVIDER_NAME: call.metric_base[sc.GEN_AI_PROVIDER_NAME]}
+        attributes: dict[str, AttributeValue] = {sc.GEN_AI_PROVIDER_NAME: call.request.metric_base[sc.GEN_AI_PROVIDER_NAME]}
         attributes.update(attribution)
         self._later.add(_record_histograms, (call.span.get_span_context(), [(self._turnaround, seconds, attributes)]))
 
@@ -444,7 +436,7 @@ class Metrics:
         """Records the results of a batch, read to their end: counts by type, and the tokens and cost of each
         succeeded one as the usage and cost of a `chat` at the batch tier."""
         guard = call.settings.guard
-        server = {key: call.metric_base[key] for key in (sc.GEN_AI_PROVIDER_NAME, sc.SERVER_ADDRESS, sc.SERVER_PORT)}
+        server = {key: call.request.metric_base[key] for key in (sc.GEN_AI_PROVIDER_NAME, sc.SERVER_ADDRESS, sc.SERVER_PORT)}
         sums = self._sums
         updates: list[tuple[_Sums, Key, float]] = []
         for (model, kind, error, attribution), tally in tallies.items():
@@ -454,7 +446,7 @@ class Metrics:
                 counted[sc.GEN_AI_REQUEST_MODEL] = model
             if error is not None:
                 counted[sc.ERROR_TYPE] = error
-            updates.append((sums[BATCH_RESULTS], tuple(counted.items()), tally.count))
+            updates.append((sums[sc.METRIC_BATCH_RESULTS], tuple(counted.items()), tally.count))
             if kind != "succeeded":
                 continue
             chat = {**base, sc.GEN_AI_OPERATION_NAME: sc.OPERATION_CHAT}

@@ -162,6 +162,7 @@ def _body_closed(body: Any) -> None:
 def observe_events(events: Generator[Any, None, None], call: Call) -> Iterator[Any]:
     """Yields the events of `events`, a `Stream.__stream__` generator, telling `call` of each and of the end."""
     call.parsing = True
+    read = call.reader.event  # Once: it runs for every event.
     try:
         while True:
             call.in_next = True
@@ -172,7 +173,7 @@ def observe_events(events: Generator[Any, None, None], call: Call) -> Iterator[A
                 call.stream_ended()
                 return
             call.in_next = False
-            call.event(event)
+            read(event)
             yield event
     except GeneratorExit:
         # The application closed the iteration, or dropped the stream: close the SDK's generator too.
@@ -189,6 +190,7 @@ def observe_events(events: Generator[Any, None, None], call: Call) -> Iterator[A
 async def observe_async_events(events: Any, call: Call) -> AsyncIterator[Any]:
     """`observe_events` for an `AsyncStream.__stream__` async generator."""
     call.parsing = True
+    read = call.reader.event  # Once: it runs for every event.
     try:
         while True:
             call.in_next = True
@@ -199,7 +201,7 @@ async def observe_async_events(events: Any, call: Call) -> AsyncIterator[Any]:
                 call.stream_ended()
                 return
             call.in_next = False
-            call.event(event)
+            read(event)
             yield event
     except GeneratorExit:
         call.in_next = False

@@ -36,17 +36,18 @@ from . import _batches
 from . import _semconv as sc
 from ._attribution import current as current_attribution
 from ._attribution import without_attribution
-from ._call import Call, Outcome, Settings
-from ._extract import beta_header, chat_request_attributes
+from ._call import Call, Outcome, Request, Settings
 from ._metrics import metric_attributes
 from ._observe import CALL_ATTRIBUTE, BodyWrapper, observe_async_events, observe_events
+from ._request import beta_header, chat_request_attributes
+from ._response import MessageReader
 from .version import __version__
 
 log = logging.getLogger("claude_otel")
 
 SCOPE = "claude_otel"
 
-_CURRENT_CALL: ContextVar[Call | None] = ContextVar("claude_otel.call", default=None)
+_CURRENT_CALL: ContextVar[Call | None] = ContextVar("claude_otel_call", default=None)
 """The `Call` the SDK works on in this thread or task. A context variable of its own, beside the call span in the
 OpenTelemetry context: it is read by the SDK's `_tracer`, each attempt and each retry, and reading it costs a
 fraction of a lookup in the OpenTelemetry context."""
@@ -131,7 +132,9 @@ class Hooks:
             url = options.url
             operation = _OPERATIONS.get(url.partition("?")[0]) if method == "POST" else None
             batch = _batches.route(method, url) if operation is None else None
-            if operation is None and batch is None:
+            if batch is not None:
+                operation = batch.operation
+            elif operation is None:
                 return None
             streams = bool(kwargs.get("stream", False))
             body = options.json_data
@@ -139,18 +142,8 @@ class Hooks:
             if extra_json and isinstance(body, dict):
                 body = {**body, **extra_json}  # `extra_body`, which the SDK merges into the body after this.
             sdk_options = getattr(client, "_open_telemetry", None)  # SDK >= 1.14: the client's resolved option.
-            if batch is not None:
-                operation, route, batch_id = batch
-                attributes = _batches.request_attributes(operation, body, batch_id)
-            elif operation == sc.OPERATION_CHAT:
-                route = None
-                attributes = chat_request_attributes(body, streams)
-                attributes[sc.GEN_AI_OPERATION_NAME] = sc.OPERATION_CHAT
-            else:
-                route = None
-                model = body.get("model") if isinstance(body, dict) else None
-                attributes = {sc.GEN_AI_REQUEST_MODEL: model} if isinstance(model, str) else {}
-            attributes.update(self._client_attributes(client, options, method, route, sdk_options))
+            attributes = self._request_attributes(operation, body, streams, batch)
+            attributes.update(self._client_attributes(client, options, method, batch, sdk_options))
             headers_beta = beta_header(getattr(client, "_custom_headers", None), options.headers)
             if headers_beta is not None:
                 attributes[sc.ANTHROPIC_BETA] = headers_beta
@@ -160,45 +153,55 @@ class Hooks:
             )
             attributes.update(attribution)  # Spans keep the real values; metrics the guarded ones.
             model = attributes.get(sc.GEN_AI_REQUEST_MODEL)
-            tracer = self._tracer_for(sdk_options)
-            attempt_attributes = {
-                sc.HTTP_REQUEST_METHOD: method,
-                sc.SERVER_ADDRESS: attributes[sc.SERVER_ADDRESS],
-                sc.SERVER_PORT: attributes[sc.SERVER_PORT],
-            }
-            propagate = self._propagate and _sdk_would_propagate(sdk_options)
-            call_arguments = (
-                self._settings,
-                operation,
-                model if isinstance(model, str) else None,
-                streams,
-                propagate,
-                _max_retries(client, options),
-                attempt_attributes,
-                metric_base,
+            request = Request(
+                operation=operation,
+                model=model if isinstance(model, str) else None,
+                streams=streams,
+                propagate=self._propagate and _sdk_would_propagate(sdk_options),
+                max_retries=_max_retries(client, options),
+                attempt_attributes={
+                    sc.HTTP_REQUEST_METHOD: method,
+                    sc.SERVER_ADDRESS: attributes[sc.SERVER_ADDRESS],
+                    sc.SERVER_PORT: attributes[sc.SERVER_PORT],
+                },
+                metric_base=metric_base,
             )
+            tracer = self._tracer_for(sdk_options)
             if batch is None:
-                name = f"{operation} {model}" if model else operation
-                span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
-                call = Call(span, tracer, *call_arguments)
-                if operation == sc.OPERATION_CHAT and self._settings.content is not None:
-                    call.content = self._settings.content.recorder(span, body, sdk_options)
-                return call
-            creation = self._settings.batches.creation(batch[2]) if batch[2] is not None else None
+                span = tracer.start_span(f"{operation} {model}" if model else operation, kind=SpanKind.CLIENT, attributes=attributes)
+                content = self._settings.content
+                recorder = content.recorder(span, body, sdk_options) if content is not None and operation == sc.OPERATION_CHAT else None
+                return Call(span, tracer, self._settings, request, MessageReader(request, recorder))
+            creation = self._settings.batches.creation(batch.batch_id) if batch.batch_id is not None else None
             span = tracer.start_span(
-                f"anthropic.messages.{operation}",
+                sc.SPAN_NAME_BATCHES_PREFIX + operation,
                 kind=SpanKind.CLIENT,
                 attributes=attributes,
                 # The results of a batch created in this process link to its creation (another trace, usually).
                 links=[Link(creation[0])] if creation is not None and operation == sc.OPERATION_BATCHES_RESULTS else None,
             )
-            return _batches.BatchCall(span, tracer, *call_arguments, batch_id=batch[2], attribution=attribution)
+            reader = _batches.BatchReader(operation, batch.batch_id, attribution, self._settings, span.get_span_context())
+            return Call(span, tracer, self._settings, request, reader)
         except Exception:
             log.debug("claude_otel: could not start the span of an API call", exc_info=True)
             return None
 
+    @staticmethod
+    def _request_attributes(
+        operation: str, body: object, streams: bool, batch: _batches.BatchRoute | None
+    ) -> dict[str, AttributeValue]:
+        """The attributes the request's body gives the call span."""
+        if batch is not None:
+            return _batches.request_attributes(operation, body, batch.batch_id)
+        if operation == sc.OPERATION_CHAT:
+            attributes = chat_request_attributes(body, streams)
+            attributes[sc.GEN_AI_OPERATION_NAME] = sc.OPERATION_CHAT
+            return attributes
+        model = body.get("model") if isinstance(body, dict) else None
+        return {sc.GEN_AI_REQUEST_MODEL: model} if isinstance(model, str) else {}
+
     def _client_attributes(
-        self, client: Any, options: Any, method: str, route: str | None, sdk_options: object
+        self, client: Any, options: Any, method: str, batch: _batches.BatchRoute | None, sdk_options: object
     ) -> dict[str, AttributeValue]:
         base_url = client.base_url
         attributes: dict[str, AttributeValue] = {
@@ -206,7 +209,7 @@ class Hooks:
             sc.SERVER_PORT: base_url.port or (80 if base_url.scheme == "http" else 443),
             sc.GEN_AI_PROVIDER_NAME: self._provider(type(client)),
             sc.HTTP_REQUEST_METHOD: method,
-            sc.HTTP_ROUTE: route or getattr(options, "span_route", None) or options.url.partition("?")[0],
+            sc.HTTP_ROUTE: batch.template if batch is not None else getattr(options, "span_route", None) or options.url.partition("?")[0],
         }
         if isinstance(sdk_options, Mapping):
             conversation_id = sdk_options.get("conversation_id")
@@ -311,7 +314,7 @@ class Hooks:
         """Records the attempt and writes the trace context into its headers: the call span's for the first attempt,
         for a retry its own span's, started now. Never raises."""
         call.attempt_sent()
-        if not call.propagate:
+        if not call.request.propagate:
             return
         try:
             carrier = call.carrier

@@ -25,8 +25,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("claude_otel")
 
-EVENT_NAME = "claude_otel.request"
-
 # Each field of the record with the span attribute it comes from.
 _FIELDS = (
     ("request_id", sc.ANTHROPIC_REQUEST_ID),
@@ -112,10 +110,10 @@ class RequestLog:
         try:
             span_context = call.span.get_span_context()
             fields: dict[str, Any] = {
-                "event": EVENT_NAME,
+                "event": sc.EVENT_REQUEST,
                 "timestamp": _timestamp(),
-                "operation": call.operation,
-                "model": call.model,
+                "operation": call.request.operation,
+                "model": call.request.model,
                 "outcome": "failed" if failed else outcome or "ok",
                 "latency_s": round(duration, 6),
             }
@@ -151,11 +149,11 @@ class RequestLog:
                 severity_number=SeverityNumber.WARN if level == logging.WARNING else SeverityNumber.INFO,
                 body=line,
                 attributes={
-                    "event.name": EVENT_NAME,
-                    "claude_otel.operation": fields["operation"],
-                    **({sc.GEN_AI_REQUEST_MODEL: call.model} if call.model else {}),
-                    "claude_otel.outcome": fields["outcome"],
-                    "claude_otel.latency": fields["latency_s"],
+                    sc.EVENT_NAME: sc.EVENT_REQUEST,
+                    sc.CLAUDE_OTEL_OPERATION: fields["operation"],
+                    **({sc.GEN_AI_REQUEST_MODEL: call.request.model} if call.request.model else {}),
+                    sc.CLAUDE_OTEL_OUTCOME: fields["outcome"],
+                    sc.CLAUDE_OTEL_LATENCY: fields["latency_s"],
                     **{key: value for _, key in _FIELDS if (value := attributes.get(key)) is not None},
                 },
             )

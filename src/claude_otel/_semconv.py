@@ -1,4 +1,6 @@
-"""Every attribute name and value that claude_otel writes, in one place.
+"""Every name and value that claude_otel writes (attributes, span and event names, metric names), in one place.
+
+A test (`tests/test_semconv.py`) fails when a literal of such a name appears in another module.
 
 The GenAI names follow the OpenTelemetry GenAI semantic conventions as they stand in
 `open-telemetry/semantic-conventions-genai` (the `opentelemetry-semantic-conventions` package only has the
@@ -70,6 +72,7 @@ FINISH_REASON_ERROR: Final = "error"
 
 # --- General (stable semantic conventions) -----------------------------------------------------------------------
 ERROR_TYPE: Final = "error.type"
+EXCEPTION_MESSAGE: Final = "exception.message"
 SERVER_ADDRESS: Final = "server.address"
 SERVER_PORT: Final = "server.port"
 HTTP_REQUEST_METHOD: Final = "http.request.method"
@@ -172,10 +175,10 @@ CLAUDE_OTEL_BATCH_MODELS: Final = "claude_otel.batch.models"
 CLAUDE_OTEL_BATCH_LISTED: Final = "claude_otel.batch.listed"
 """On `batches.list`: how many batches the page has."""
 CLAUDE_OTEL_BATCH_TURNAROUND: Final = "claude_otel.batch.turnaround"
+"""Seconds from a batch's `created_at` to its `ended_at`: on spans that saw it ended, and a histogram metric."""
 CLAUDE_OTEL_RATE_LIMIT_KIND: Final = "claude_otel.rate_limit.kind"
 """Which Anthropic rate limit a `claude_otel.rate_limit.*` gauge point is: `requests`, `input_tokens`,
 `output_tokens`, or `tokens` (the most restrictive of the token limits), from `anthropic-ratelimit-{kind}-*`."""
-"""Seconds from a batch's `created_at` to its `ended_at`: on spans that saw it ended, and a histogram metric."""
 CLAUDE_OTEL_BATCH_RESULTS: Final = "claude_otel.batch.results"
 """On `batches.results`: prefix of the count of results read by type (`.succeeded`, `.errored`, ...); the counter
 metric of batch results."""
@@ -193,3 +196,59 @@ EVENT_REFUSAL: Final = "claude_otel.refusal"
 
 # The SDK's `error.type` for a stream that ended without `message_stop` (its own span uses it).
 ERROR_TYPE_TRUNCATED_STREAM: Final = "api_error"
+# The other values of `error.type` that are not the API's (its error envelope's type, or an HTTP status code).
+ERROR_TYPE_CLIENT_TIMEOUT: Final = "client_timeout_error"
+ERROR_TYPE_CONNECTION: Final = "connection_error"
+ERROR_TYPE_CLIENT: Final = "client_error"
+
+# `claude_otel.error.category`: whose problem a failure is (the table in `claude_otel._errors`).
+CATEGORY_CALLER_ERROR: Final = "caller_error"
+CATEGORY_BILLING: Final = "billing"
+CATEGORY_RATE_LIMITED: Final = "rate_limited"
+CATEGORY_SPEND_LIMIT: Final = "spend_limit"
+CATEGORY_OVERLOADED: Final = "overloaded"
+CATEGORY_PLATFORM_ERROR: Final = "platform_error"
+CATEGORY_GATEWAY_TIMEOUT: Final = "gateway_timeout"
+CATEGORY_TIMEOUT: Final = "timeout"
+CATEGORY_CONNECTION: Final = "connection"
+
+ATTRIBUTION_PREFIX: Final = "claude_otel."
+"""What the application's attribution keys (`claude_otel.attributes(feature=...)`) are prefixed with, as baggage
+and as span and metric attributes (`claude_otel.feature`)."""
+
+SPAN_NAME_BATCHES_PREFIX: Final = "anthropic.messages."
+"""Message Batches spans are named as the SDK names its own: this and the operation (`anthropic.messages.batches.create`)."""
+
+# --- The request log (`claude_otel._request_log`) ------------------------------------------------------------------
+EVENT_NAME: Final = "event.name"
+EVENT_REQUEST: Final = "claude_otel.request"
+"""The request log's record: one per call, a line of the `claude_otel` logger and a log record of the logs signal."""
+CLAUDE_OTEL_OPERATION: Final = "claude_otel.operation"
+CLAUDE_OTEL_OUTCOME: Final = "claude_otel.outcome"
+"""`ok`, `failed`, or how a stream's reading ended."""
+CLAUDE_OTEL_LATENCY: Final = "claude_otel.latency"
+"""Seconds, from the call's start to its end."""
+
+# --- Metrics (`claude_otel._metrics`) -----------------------------------------------------------------------------
+METRIC_INFERENCE_DURATION: Final = "gen_ai.client.inference.duration"
+METRIC_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.inference.time_to_first_chunk"
+METRIC_INPUT_TOKENS: Final = "gen_ai.client.inference.operation.input_tokens"
+METRIC_OUTPUT_TOKENS: Final = "gen_ai.client.inference.operation.output_tokens"
+METRIC_USAGE_INPUT_TOKENS: Final = "gen_ai.client.inference.usage.input_tokens"
+METRIC_USAGE_OUTPUT_TOKENS: Final = "gen_ai.client.inference.usage.output_tokens"
+METRIC_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.client.inference.usage.cache_read.input_tokens"
+METRIC_USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.client.inference.usage.cache_write.input_tokens"
+METRIC_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.client.inference.usage.reasoning.output_tokens"
+METRIC_LEGACY_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
+METRIC_LEGACY_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
+METRIC_COST: Final = "claude_otel.cost"
+METRIC_CACHE_SAVINGS: Final = "claude_otel.cost.cache_savings"
+METRIC_CALLS: Final = "claude_otel.calls"
+METRIC_TOOL_CALLS: Final = "claude_otel.tool_calls"
+METRIC_ATTEMPTS: Final = CLAUDE_OTEL_ATTEMPTS  # One name: the counter of attempts, and the span's count of them.
+METRIC_BATCH_RESULTS: Final = CLAUDE_OTEL_BATCH_RESULTS  # One name, as the attempts'.
+METRIC_RATE_LIMIT_REMAINING: Final = "claude_otel.rate_limit.remaining"
+METRIC_RATE_LIMIT_LIMIT: Final = "claude_otel.rate_limit.limit"
+GEN_AI_TOKEN_MODALITY: Final = "gen_ai.token.modality"
+GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
+"""On `gen_ai.client.token.usage` (`legacy_metrics`): `input` or `output`."""
