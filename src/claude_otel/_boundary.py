@@ -20,15 +20,16 @@ log = logging.getLogger("claude_otel")
 
 P = ParamSpec("P")
 R = TypeVar("R")
+D = TypeVar("D")
 
 
-def never_raises(what: str, default: R) -> Callable[[Callable[P, R]], Callable[P, R]]:
+def never_raises(what: str, default: D) -> Callable[[Callable[P, R]], Callable[P, R | D]]:
     """Decorates a function that must never raise: on an `Exception`, logs "claude_otel: could not {what}" at debug
-    level and returns `default` (shared: an immutable value, or `None`)."""
+    level and returns `default` (shared by every call: an immutable value, or `None`)."""
 
-    def decorate(function: Callable[P, R]) -> Callable[P, R]:
+    def decorate(function: Callable[P, R]) -> Callable[P, R | D]:
         @functools.wraps(function)
-        def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> R | D:
             try:
                 return function(*args, **kwargs)
             except Exception:

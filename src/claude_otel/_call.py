@@ -29,6 +29,7 @@ from opentelemetry.util.types import AttributeValue
 from . import _errors
 from . import _semconv as sc
 from ._attempts import AttemptRecord, emit_spans, request_url, response_headers, start_span, url_attributes
+from ._boundary import never_raises
 from ._extract import field
 from ._response import ResponseReader, decoded_json
 
@@ -174,11 +175,9 @@ class Call:
             record.error = error
         self._attempt_seen(error)
 
+    @never_raises("read an attempt's response", None)
     def _attempt_seen(self, response_or_error: object) -> None:
-        try:
-            self.reader.attempt_seen(response_or_error)
-        except Exception:
-            log.debug("claude_otel: could not read an attempt's response", exc_info=True)
+        self.reader.attempt_seen(response_or_error)
 
     def retry_scheduled(self, seconds: float) -> None:
         """The SDK computed the wait before its next attempt."""
@@ -203,13 +202,10 @@ class Call:
             log.debug("claude_otel: could not read the response of an API call", exc_info=True)
         self.end(None)
 
+    @never_raises("prepare to read a response body", None)
     def body_sink(self, content_type: str) -> Any:
         """What keeps the bytes of a successful body as they are read, for `body_read` (`ResponseReader.body_sink`)."""
-        try:
-            return self.reader.body_sink(content_type)
-        except Exception:
-            log.debug("claude_otel: could not prepare to read a response body", exc_info=True)
-            return None
+        return self.reader.body_sink(content_type)
 
     def body_read(self) -> None:
         """The application read the body itself, without a `Stream`: the reader reads what was kept of it. A stream's

@@ -18,6 +18,7 @@ import logging
 from collections.abc import AsyncIterator, Generator, Iterator
 from typing import Any
 
+from ._boundary import never_raises
 from ._call import Call, Outcome
 
 log = logging.getLogger("claude_otel")
@@ -144,19 +145,17 @@ def _body_classes(httpx: Any) -> tuple[type, type, type]:
     return SyncBody, AsyncBody, DualBody
 
 
+@never_raises("record the close of a response body", None)
 def _body_closed(body: Any) -> None:
     """A body was closed or dropped. Before its end and outside a stream's read, the application abandoned it; before
     the call returned, the SDK or a middleware did (one that replays or caches responses closes the one it got and
     returns its own): the call goes on, its end told by what the application reads (`patches._call_of`)."""
-    try:
-        call: Call | None = getattr(body, CALL_ATTRIBUTE, None)
-        if call is not None and not body._read and not call.in_next:
-            if call.handed_over:
-                call.end(None, Outcome.ABANDONED)
-            elif call.body is body:
-                call.body = None
-    except Exception:
-        log.debug("claude_otel: could not record the close of a response body", exc_info=True)
+    call: Call | None = getattr(body, CALL_ATTRIBUTE, None)
+    if call is not None and not body._read and not call.in_next:
+        if call.handed_over:
+            call.end(None, Outcome.ABANDONED)
+        elif call.body is body:
+            call.body = None
 
 
 def observe_events(events: Generator[Any, None, None], call: Call) -> Iterator[Any]:

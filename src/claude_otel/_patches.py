@@ -36,6 +36,7 @@ from . import _batches
 from . import _semconv as sc
 from ._attribution import current as current_attribution
 from ._attribution import without_attribution
+from ._boundary import never_raises
 from ._call import Call, Outcome, Request, Settings
 from ._metrics import metric_attributes
 from ._observe import CALL_ATTRIBUTE, BodyWrapper, observe_async_events, observe_events
@@ -117,6 +118,7 @@ class Hooks:
 
     # --- calls ------------------------------------------------------------------------------------------------------
 
+    @never_raises("start the span of an API call", None)
     def _start(self, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
         """The `Call` for a request that claude_otel traces, with its span started; `None` for any other request,
         and for every request made while OpenTelemetry instrumentation is suppressed (`suppress_instrumentation()`,
@@ -124,67 +126,63 @@ class Hooks:
 
         Never raises: a call that cannot be traced goes on untraced.
         """
-        try:
-            if not is_instrumentation_enabled():
-                return None
-            options = args[1] if len(args) > 1 else kwargs["options"]
-            method = options.method.upper()
-            url = options.url
-            operation = _OPERATIONS.get(url.partition("?")[0]) if method == "POST" else None
-            batch = _batches.route(method, url) if operation is None else None
-            if batch is not None:
-                operation = batch.operation
-            elif operation is None:
-                return None
-            streams = bool(kwargs.get("stream", False))
-            body = options.json_data
-            extra_json = getattr(options, "extra_json", None)
-            if extra_json and isinstance(body, dict):
-                body = {**body, **extra_json}  # `extra_body`, which the SDK merges into the body after this.
-            sdk_options = getattr(client, "_open_telemetry", None)  # SDK >= 1.14: the client's resolved option.
-            attributes = self._request_attributes(operation, body, streams, batch)
-            attributes.update(self._client_attributes(client, options, method, batch, sdk_options))
-            headers_beta = beta_header(getattr(client, "_custom_headers", None), options.headers)
-            if headers_beta is not None:
-                attributes[sc.ANTHROPIC_BETA] = headers_beta
-            attribution = current_attribution()
-            metric_base = metric_attributes(
-                operation, attributes, self._settings.guard.guard(attribution) if attribution else {}
-            )
-            attributes.update(attribution)  # Spans keep the real values; metrics the guarded ones.
-            model = attributes.get(sc.GEN_AI_REQUEST_MODEL)
-            request = Request(
-                operation=operation,
-                model=model if isinstance(model, str) else None,
-                streams=streams,
-                propagate=self._propagate and _sdk_would_propagate(sdk_options),
-                max_retries=_max_retries(client, options),
-                attempt_attributes={
-                    sc.HTTP_REQUEST_METHOD: method,
-                    sc.SERVER_ADDRESS: attributes[sc.SERVER_ADDRESS],
-                    sc.SERVER_PORT: attributes[sc.SERVER_PORT],
-                },
-                metric_base=metric_base,
-            )
-            tracer = self._tracer_for(sdk_options)
-            if batch is None:
-                span = tracer.start_span(f"{operation} {model}" if model else operation, kind=SpanKind.CLIENT, attributes=attributes)
-                content = self._settings.content
-                recorder = content.recorder(span, body, sdk_options) if content is not None and operation == sc.OPERATION_CHAT else None
-                return Call(span, tracer, self._settings, request, MessageReader(request, recorder))
-            creation = self._settings.batches.creation(batch.batch_id) if batch.batch_id is not None else None
-            span = tracer.start_span(
-                sc.SPAN_NAME_BATCHES_PREFIX + operation,
-                kind=SpanKind.CLIENT,
-                attributes=attributes,
-                # The results of a batch created in this process link to its creation (another trace, usually).
-                links=[Link(creation[0])] if creation is not None and operation == sc.OPERATION_BATCHES_RESULTS else None,
-            )
-            reader = _batches.BatchReader(operation, batch.batch_id, attribution, self._settings, span.get_span_context())
-            return Call(span, tracer, self._settings, request, reader)
-        except Exception:
-            log.debug("claude_otel: could not start the span of an API call", exc_info=True)
+        if not is_instrumentation_enabled():
             return None
+        options = args[1] if len(args) > 1 else kwargs["options"]
+        method = options.method.upper()
+        url = options.url
+        operation = _OPERATIONS.get(url.partition("?")[0]) if method == "POST" else None
+        batch = _batches.route(method, url) if operation is None else None
+        if batch is not None:
+            operation = batch.operation
+        elif operation is None:
+            return None
+        streams = bool(kwargs.get("stream", False))
+        body = options.json_data
+        extra_json = getattr(options, "extra_json", None)
+        if extra_json and isinstance(body, dict):
+            body = {**body, **extra_json}  # `extra_body`, which the SDK merges into the body after this.
+        sdk_options = getattr(client, "_open_telemetry", None)  # SDK >= 1.14: the client's resolved option.
+        attributes = self._request_attributes(operation, body, streams, batch)
+        attributes.update(self._client_attributes(client, options, method, batch, sdk_options))
+        headers_beta = beta_header(getattr(client, "_custom_headers", None), options.headers)
+        if headers_beta is not None:
+            attributes[sc.ANTHROPIC_BETA] = headers_beta
+        attribution = current_attribution()
+        metric_base = metric_attributes(
+            operation, attributes, self._settings.guard.guard(attribution) if attribution else {}
+        )
+        attributes.update(attribution)  # Spans keep the real values; metrics the guarded ones.
+        model = attributes.get(sc.GEN_AI_REQUEST_MODEL)
+        request = Request(
+            operation=operation,
+            model=model if isinstance(model, str) else None,
+            streams=streams,
+            propagate=self._propagate and _sdk_would_propagate(sdk_options),
+            max_retries=_max_retries(client, options),
+            attempt_attributes={
+                sc.HTTP_REQUEST_METHOD: method,
+                sc.SERVER_ADDRESS: attributes[sc.SERVER_ADDRESS],
+                sc.SERVER_PORT: attributes[sc.SERVER_PORT],
+            },
+            metric_base=metric_base,
+        )
+        tracer = self._tracer_for(sdk_options)
+        if batch is None:
+            span = tracer.start_span(f"{operation} {model}" if model else operation, kind=SpanKind.CLIENT, attributes=attributes)
+            content = self._settings.content
+            recorder = content.recorder(span, body, sdk_options) if content is not None and operation == sc.OPERATION_CHAT else None
+            return Call(span, tracer, self._settings, request, MessageReader(request, recorder))
+        creation = self._settings.batches.creation(batch.batch_id) if batch.batch_id is not None else None
+        span = tracer.start_span(
+            sc.SPAN_NAME_BATCHES_PREFIX + operation,
+            kind=SpanKind.CLIENT,
+            attributes=attributes,
+            # The results of a batch created in this process link to its creation (another trace, usually).
+            links=[Link(creation[0])] if creation is not None and operation == sc.OPERATION_BATCHES_RESULTS else None,
+        )
+        reader = _batches.BatchReader(operation, batch.batch_id, attribution, self._settings, span.get_span_context())
+        return Call(span, tracer, self._settings, request, reader)
 
     @staticmethod
     def _request_attributes(
@@ -310,43 +308,39 @@ class Hooks:
         self._after_attempt(call, result)
         return result
 
+    @never_raises("write the trace context into a request", None)
     def _before_attempt(self, call: Call, args: Any, kwargs: Any) -> None:
         """Records the attempt and writes the trace context into its headers: the call span's for the first attempt,
         for a retry its own span's, started now. Never raises."""
         call.attempt_sent()
         if not call.request.propagate:
             return
-        try:
-            carrier = call.carrier
-            if carrier is None:
-                # The call span's context (current here) and baggage, the same for every first attempt.
-                carrier = call.carrier = {}
-                inject(carrier, context=without_attribution())
-            if call.attempts > 1 and carrier:
-                # A retry: what the API traces of it nests under its own span (`claude_otel._attempts`).
-                span = call.start_attempt_span()
-                carrier = {}
-                inject(carrier, context=trace.set_span_in_context(span, without_attribution() or context.get_current()))
-            if carrier:
-                # `options` is the SDK's copy for this attempt; its headers are replaced, never mutated, since the
-                # mapping can be the application's own `extra_headers`. Before any signing (Bedrock), which then
-                # covers them.
-                options = args[0] if args else kwargs["options"]
-                headers = options.headers
-                options.headers = {**headers, **carrier} if isinstance(headers, Mapping) else carrier
-        except Exception:
-            log.debug("claude_otel: could not write the trace context into a request", exc_info=True)
+        carrier = call.carrier
+        if carrier is None:
+            # The call span's context (current here) and baggage, the same for every first attempt.
+            carrier = call.carrier = {}
+            inject(carrier, context=without_attribution())
+        if call.attempts > 1 and carrier:
+            # A retry: what the API traces of it nests under its own span (`claude_otel._attempts`).
+            span = call.start_attempt_span()
+            carrier = {}
+            inject(carrier, context=trace.set_span_in_context(span, without_attribution() or context.get_current()))
+        if carrier:
+            # `options` is the SDK's copy for this attempt; its headers are replaced, never mutated, since the
+            # mapping can be the application's own `extra_headers`. Before any signing (Bedrock), which then
+            # covers them.
+            options = args[0] if args else kwargs["options"]
+            headers = options.headers
+            options.headers = {**headers, **carrier} if isinstance(headers, Mapping) else carrier
 
+    @never_raises("observe the body of a response", None)
     def _after_attempt(self, call: Call, result: Any) -> None:
         """Records the attempt's response; an unread successful body gets a wrapper that ends the call. Never raises."""
-        try:
-            response = result[0]
-            call.attempt_returned(response)
-            if response.is_success and not response.is_closed and self._bodies is not None:
-                call.chunks = call.body_sink(response.headers.get("content-type", ""))
-                call.body = response.stream = self._bodies.wrap(response.stream, call)
-        except Exception:
-            log.debug("claude_otel: could not observe the body of a response", exc_info=True)
+        response = result[0]
+        call.attempt_returned(response)
+        if response.is_success and not response.is_closed and self._bodies is not None:
+            call.chunks = call.body_sink(response.headers.get("content-type", ""))
+            call.body = response.stream = self._bodies.wrap(response.stream, call)
 
     def _retry_timeout(self, wrapped: Callable[..., Any], client: Any, args: Any, kwargs: Any) -> Any:
         seconds = wrapped(*args, **kwargs)
@@ -379,13 +373,11 @@ class Hooks:
         return events if call is None else observe_async_events(events, call)
 
 
+@never_raises("reset the current call", None)
 def _forget_current(token: Token[Call | None]) -> None:
     """Puts `_CURRENT_CALL` back as it was before the call. Never raises: a token from another context (a coroutine
     driven across contexts) leaves the variable as it is, as `context.detach` does for the span."""
-    try:
-        _CURRENT_CALL.reset(token)
-    except Exception:
-        log.debug("claude_otel: could not reset the current call", exc_info=True)
+    _CURRENT_CALL.reset(token)
 
 
 def _sdk_would_propagate(sdk_options: object) -> bool:
@@ -399,13 +391,10 @@ def _sdk_would_propagate(sdk_options: object) -> bool:
     return sdk_options.get("propagation", True) is not False and not (isinstance(traces, Mapping) and traces.get("enabled") is False)
 
 
+@never_raises("read the retries allowed", None)
 def _max_retries(client: Any, options: Any) -> int | None:
     """How many retries the SDK allows the call: the request's own option, else the client's."""
-    try:
-        return int(options.get_max_retries(client.max_retries))
-    except Exception:
-        log.debug("claude_otel: could not read the retries allowed", exc_info=True)
-        return None
+    return int(options.get_max_retries(client.max_retries))
 
 
 def _call_of(stream: Any) -> Call | None:
