@@ -24,7 +24,7 @@ import logging
 import types
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
@@ -39,7 +39,7 @@ from claude_otel.testing import Simulator
 
 SDK = f"anthropic {anthropic.__version__}"
 
-# --- reading the installed SDK's types ------------------------------------------------------------------------------
+# --- reading the installed SDK's types --------------------------------------------------------------------------------
 
 
 class Missing(Exception):
@@ -128,16 +128,17 @@ def declared_literals(path: str) -> set[str]:
     return literal_values(annotation_at(path))
 
 
+def declared_literals_of(model: type) -> set[str]:
+    """The `type` literal of one model of a union."""
+    return literal_values(field_annotation(model, "type"))
+
+
 def declared_types(path: str) -> set[str]:
     """The `type` literals of the models a union at `path` is made of (events, content blocks, deltas)."""
     found = models(annotation_at(path))
     if not found:
         raise Missing(f"{SDK} declares no models at {path}")
     return {value for model in found if "type" in model_fields(model) for value in declared_literals_of(model)}
-
-
-def declared_literals_of(model: type) -> set[str]:
-    return literal_values(field_annotation(model, "type"))
 
 
 def declared_fields(path: str) -> set[str]:
@@ -199,38 +200,64 @@ DELTAS_NOT_READ = {
 }
 """Content block deltas whose content capture adds nothing to its block."""
 
-READ_IN = {
-    # `usage.server_tool_use`
-    "web_search_requests": (_prices,),
-    # `usage.cache_creation`
-    "ephemeral_5m_input_tokens": (_call, _prices),
-    "ephemeral_1h_input_tokens": (_call, _prices),
-    # `usage.output_tokens_details`
-    "thinking_tokens": (_call,),
-    # `usage.iterations[]`: fields and the types that `PriceTable.cost` names
-    "type": (_prices,),
-    "model": (_prices,),
-    "input_tokens": (_prices,),
-    "output_tokens": (_prices,),
-    "cache_read_input_tokens": (_prices,),
-    "cache_creation_input_tokens": (_prices,),
-    "cache_creation": (_prices,),
-    "message": (_prices,),
-    "fallback_message": (_prices,),
-    "compaction": (_prices,),
-    # `usage.service_tier` and `usage.speed` values
-    "batch": (_call,),
-    "priority": (_prices,),
-    "fast": (_prices,),
-}
-"""The names below that claude_otel reads, each with the modules that read it (checked: each names it)."""
 
-NOT_READ = {
-    "web_fetch_requests": "web fetch costs nothing beyond its tokens (docs/metrics-and-cost.md)",
-    "advisor_message": "an advisor iteration is priced by the default rule: at its own model, in addition to the "
-    "top-level counts, which leave it out (docs/metrics-and-cost.md)",
-    "standard": "the default service tier and speed: the standard rates, nothing to read",
-}
+@dataclass(frozen=True)
+class Names:
+    """The names of one vocabulary that claude_otel reads only by writing them out in its code."""
+
+    read: Mapping[str, tuple[types.ModuleType, ...]]
+    """Each with the modules that read it: checked, each must name it."""
+    not_read: Mapping[str, str] = field(default_factory=dict)
+    """Each with why it is deliberately not read."""
+
+
+SERVER_TOOL_COUNTS = Names(
+    read={"web_search_requests": (_prices,)},
+    not_read={"web_fetch_requests": "web fetch costs nothing beyond its tokens (docs/metrics-and-cost.md)"},
+)
+"""`usage.server_tool_use`: the server tools' billed requests."""
+
+TOKEN_BREAKDOWNS = Names(
+    read={
+        "ephemeral_5m_input_tokens": (_call, _prices),
+        "ephemeral_1h_input_tokens": (_call, _prices),
+        "thinking_tokens": (_call,),
+    }
+)
+"""`usage.cache_creation` and `usage.output_tokens_details`."""
+
+ITERATION_TYPES = Names(
+    read={"message": (_prices,), "fallback_message": (_prices,), "compaction": (_prices,)},
+    not_read={
+        "advisor_message": "priced by `PriceTable.cost`'s default rule, at its own model and in addition to the "
+        "top-level counts, which leave it out (docs/metrics-and-cost.md)",
+    },
+)
+"""`usage.iterations[].type` (beta): the kinds of iteration `PriceTable.cost` prices each its own way."""
+
+ITERATION_FIELDS = Names(
+    read={
+        name: (_prices,)
+        for name in (
+            "type",
+            "model",
+            "input_tokens",
+            "output_tokens",
+            "cache_read_input_tokens",
+            "cache_creation_input_tokens",
+            "cache_creation",
+        )
+    }
+)
+"""`usage.iterations[]`: what `PriceTable.cost` prices an iteration by."""
+
+TIERS_AND_SPEEDS = Names(
+    read={"batch": (_call,), "priority": (_prices,), "fast": (_prices,)},
+    not_read={"standard": "the default service tier and speed: the standard rates, nothing to read"},
+)
+"""`usage.service_tier` and `usage.speed` values: each has its own rates."""
+
+NAMES = (SERVER_TOOL_COUNTS, TOKEN_BREAKDOWNS, ITERATION_TYPES, ITERATION_FIELDS, TIERS_AND_SPEEDS)
 
 
 @dataclass(frozen=True)
@@ -269,7 +296,8 @@ def _unknown_events(declared: set[str]) -> set[str]:
 
 
 def bare_call() -> Call:
-    """A Call of a streamed chat, for feeding events to: nothing it reads an event with needs its span."""
+    """A Call of a streamed chat, for feeding events to: nothing it reads an event with needs its span, settings or
+    tracer. (Built by keyword: a change of `Call`'s signature fails here, and this is the place to follow it.)"""
     return Call(
         span=None,  # type: ignore[arg-type]
         tracer=None,  # type: ignore[arg-type]
@@ -296,19 +324,26 @@ def _known(*sets: Iterable[str]) -> Callable[[set[str]], set[str]]:
 
 T, B = "anthropic.types", "anthropic.types.beta"
 USAGE = (f"{T}:Message.usage", f"{B}:BetaMessage.usage")
+STOP_REASON_PATHS = (
+    f"{T}:StopReason",
+    f"{T}:Message.stop_reason",
+    f"{T}:RawMessageDeltaEvent.delta.stop_reason",
+    f"{B}:BetaStopReason",
+    f"{B}:BetaMessage.stop_reason",
+    f"{B}:BetaRawMessageDeltaEvent.delta.stop_reason",
+)
+BLOCK_PATHS = (
+    f"{T}:Message.content",
+    f"{T}:RawContentBlockStartEvent.content_block",
+    f"{B}:BetaMessage.content",
+    f"{B}:BetaRawContentBlockStartEvent.content_block",
+)
 
 VOCABULARIES = (
     Vocabulary(
         "stop reasons",
         declared_literals,
-        (
-            f"{T}:StopReason",
-            f"{T}:Message.stop_reason",
-            f"{T}:RawMessageDeltaEvent.delta.stop_reason",
-            f"{B}:BetaStopReason",
-            f"{B}:BetaMessage.stop_reason",
-            f"{B}:BetaRawMessageDeltaEvent.delta.stop_reason",
-        ),
+        STOP_REASON_PATHS,
         _known(_STOP_REASONS),
         "add it to `_STOP_REASONS` in src/claude_otel/_call.py, and to `FINISH_REASONS` in _semconv.py if a GenAI "
         "finish reason fits (else to STOP_REASONS_PASSED_THROUGH here, and docs/call-span.md)",
@@ -333,51 +368,46 @@ VOCABULARIES = (
         "server tool usage counts",
         declared_fields,
         tuple(f"{path}.server_tool_use" for path in USAGE),
-        _known(READ_IN, NOT_READ),
+        _known(SERVER_TOOL_COUNTS.read, SERVER_TOOL_COUNTS.not_read),
         "price it in `PriceTable.cost` (src/claude_otel/_prices.py, prices.json, docs/metrics-and-cost.md) and add "
-        "it to READ_IN here, or to NOT_READ here with why it costs nothing",
+        "it to SERVER_TOOL_COUNTS here, or to its `not_read` with why it costs nothing",
     ),
     Vocabulary(
         "cache creation and output token breakdowns",
         declared_fields,
-        tuple(f"{path}.{field}" for path in USAGE for field in ("cache_creation", "output_tokens_details")),
-        _known(READ_IN, NOT_READ),
+        tuple(f"{path}.{name}" for path in USAGE for name in ("cache_creation", "output_tokens_details")),
+        _known(TOKEN_BREAKDOWNS.read, TOKEN_BREAKDOWNS.not_read),
         "record or price it (src/claude_otel/_call.py `_usage_attributes`, _prices.py `_tokens`) and add it to "
-        "READ_IN here, or to NOT_READ here with why",
+        "TOKEN_BREAKDOWNS here, or to its `not_read` with why",
     ),
     Vocabulary(
         "usage iteration types",
         declared_types,
         (f"{B}:BetaMessage.usage.iterations",),
-        _known(READ_IN, NOT_READ),
+        _known(ITERATION_TYPES.read, ITERATION_TYPES.not_read),
         "decide in `PriceTable.cost` (src/claude_otel/_prices.py) at which model's rates it is priced and whether "
-        "the top-level counts hold it, document it in docs/metrics-and-cost.md, and add it to READ_IN or NOT_READ",
+        "the top-level counts hold it, document it in docs/metrics-and-cost.md, and add it to ITERATION_TYPES here",
     ),
     Vocabulary(
         "usage iteration fields",
         declared_fields,
         (f"{B}:BetaMessage.usage.iterations",),
-        _known(READ_IN, NOT_READ),
-        "price it in `PriceTable.cost` (src/claude_otel/_prices.py) and add it to READ_IN here, or to NOT_READ "
-        "with why",
+        _known(ITERATION_FIELDS.read, ITERATION_FIELDS.not_read),
+        "price it in `PriceTable.cost` (src/claude_otel/_prices.py) and add it to ITERATION_FIELDS here, or to "
+        "its `not_read` with why",
     ),
     Vocabulary(
         "service tiers and speeds",
         declared_literals,
-        tuple(f"{path}.{field}" for path in USAGE for field in ("service_tier", "speed")),
-        _known(READ_IN, NOT_READ),
-        "give it its rates in `PriceTable.cost` (src/claude_otel/_prices.py, prices.json) and add it to READ_IN "
-        "here, or to NOT_READ with why the standard rates apply",
+        tuple(f"{path}.{name}" for path in USAGE for name in ("service_tier", "speed")),
+        _known(TIERS_AND_SPEEDS.read, TIERS_AND_SPEEDS.not_read),
+        "give it its rates in `PriceTable.cost` (src/claude_otel/_prices.py, prices.json) and add it to "
+        "TIERS_AND_SPEEDS here, or to its `not_read` with why the standard rates apply",
     ),
     Vocabulary(
         "content block types",
         declared_types,
-        (
-            f"{T}:Message.content",
-            f"{T}:RawContentBlockStartEvent.content_block",
-            f"{B}:BetaMessage.content",
-            f"{B}:BetaRawContentBlockStartEvent.content_block",
-        ),
+        BLOCK_PATHS,
         lambda declared: {kind for kind in declared if kind not in _TOOL_BLOCKS and not _not_tool_call(kind)},
         "if the model calls a tool with it, add it to `_TOOL_BLOCKS` in src/claude_otel/_call.py with its "
         "`gen_ai.tool.type` (and to `_content.part`); else add it to BLOCKS_NOT_TOOL_CALLS here",
@@ -393,12 +423,16 @@ VOCABULARIES = (
 )
 
 
-# --- the SDK declares nothing that claude_otel does not know -----------------------------------------------------------
+# --- the SDK declares nothing that claude_otel does not know ----------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("vocabulary", "path"),
-    [pytest.param(vocabulary, path, id=f"{vocabulary.what}: {path}") for vocabulary in VOCABULARIES for path in vocabulary.paths],
+    [
+        pytest.param(vocabulary, path, id=f"{vocabulary.what}: {path}")
+        for vocabulary in VOCABULARIES
+        for path in vocabulary.paths
+    ],
 )
 def test_the_sdk_declares_nothing_unknown(vocabulary: Vocabulary, path: str) -> None:
     try:
@@ -427,7 +461,7 @@ def test_the_reading_of_types_sees_through_their_wrappers() -> None:
         annotation_at(f"{T}:Message.no_such_field")
 
 
-# --- what claude_otel's own sets say of each other ---------------------------------------------------------------------
+# --- what claude_otel's own sets say of each other --------------------------------------------------------------------
 
 
 def test_every_known_stop_reason_has_its_finish_reason() -> None:
@@ -440,25 +474,26 @@ def test_every_known_stop_reason_has_its_finish_reason() -> None:
     assert not (mapped & passed), f"both mapped and passed through: {sorted(mapped & passed)}"
     # A mapped or passed-through name that is no stop reason is a typo, or a stop reason left out of `_STOP_REASONS`.
     assert mapped | passed <= _STOP_REASONS, f"not in `_STOP_REASONS`: {sorted((mapped | passed) - _STOP_REASONS)}"
-    assert set(sc.FINISH_REASONS.values()) <= GENAI_FINISH_REASONS - {sc.FINISH_REASON_ERROR}
+    # `error` is for a finish reason that never came, never for a stop reason the API sent.
+    invented = set(sc.FINISH_REASONS.values()) - (GENAI_FINISH_REASONS - {sc.FINISH_REASON_ERROR})
+    assert not invented, f"`FINISH_REASONS` maps to values that are not the conventions': {sorted(invented)}"
 
 
 def test_the_names_said_to_be_read_are_read() -> None:
-    """READ_IN is a claim about the source: each module it names must name the field or value (in quotes), and no
-    name is both read and deliberately not read."""
-    for name, modules in READ_IN.items():
-        for module in modules:
-            source = inspect.getsource(module)
-            assert f'"{name}"' in source, f"{module.__name__} does not read {name!r}: update READ_IN"
-    assert not (set(READ_IN) & set(NOT_READ))
-    assert not (set(USAGE_FIELDS_NOT_READ) & set(_USAGE_FIELDS)), "a usage field now kept: drop it from NOT_READ"
+    """`Names.read` is a claim about the source: each module it names must name the field or value (in quotes);
+    and no name is both read and deliberately not read."""
+    for names in NAMES:
+        for name, modules in names.read.items():
+            for module in modules:
+                assert f'"{name}"' in inspect.getsource(module), f"{module.__name__} does not read {name!r}"
+        assert not (set(names.read) & set(names.not_read)), "both read and not read"
+    kept = set(USAGE_FIELDS_NOT_READ) & set(_USAGE_FIELDS)
+    assert not kept, f"usage fields now kept: drop {sorted(kept)} from USAGE_FIELDS_NOT_READ"
     assert not (set(DELTAS_NOT_READ) & set(_content._DELTA_FIELDS)), "a delta now read: drop it from DELTAS_NOT_READ"
     assert not (set(BLOCKS_NOT_TOOL_CALLS) & set(_TOOL_BLOCKS)), "a tool call block is listed as not one"
 
 
-DECLARED_BLOCKS = sorted(
-    quietly(declared_types, *VOCABULARIES[8].paths) | set(_TOOL_BLOCKS) | set(BLOCKS_NOT_TOOL_CALLS)
-)
+DECLARED_BLOCKS = sorted(quietly(declared_types, *BLOCK_PATHS) | set(_TOOL_BLOCKS) | set(BLOCKS_NOT_TOOL_CALLS))
 
 
 @pytest.mark.parametrize("kind", DECLARED_BLOCKS)
@@ -472,9 +507,9 @@ def test_content_capture_and_the_span_agree_on_tool_calls(kind: str) -> None:
     )
 
 
-# --- each declared name, through the real SDK, on the span -------------------------------------------------------------
+# --- each declared name, through the real SDK, on the span ------------------------------------------------------------
 
-DECLARED_STOP_REASONS = sorted(quietly(declared_literals, *VOCABULARIES[0].paths))
+DECLARED_STOP_REASONS = sorted(quietly(declared_literals, *STOP_REASON_PATHS))
 
 
 def _tool_shaped(path: str) -> set[str]:
@@ -487,7 +522,7 @@ def _tool_shaped(path: str) -> set[str]:
     }
 
 
-DECLARED_TOOL_CALLS = sorted(quietly(_tool_shaped, *VOCABULARIES[8].paths))
+DECLARED_TOOL_CALLS = sorted(quietly(_tool_shaped, *BLOCK_PATHS))
 
 
 def _message(stop_reason: str | None, content: list[dict[str, Any]]) -> dict[str, Any]:
@@ -511,16 +546,18 @@ def _answer(sim: Simulator, stop_reason: str, block: dict[str, Any], streamed: b
     """Registers the API's answer with one content block and `stop_reason`, whole or as its stream of events."""
     if not streamed:
         return sim.raw(json.dumps(_message(stop_reason, [block])).encode(), content_type="application/json")
-    started = {key: value for key, value in block.items() if key != "input"} | ({"input": {}} if "input" in block else {})
-    return sim.raw(
-        _sse([
-            {"type": "message_start", "message": _message(None, [])},
-            {"type": "content_block_start", "index": 0, "content_block": started},
-            {"type": "content_block_stop", "index": 0},
-            {"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None}, "usage": {"output_tokens": 7}},
-            {"type": "message_stop"},
-        ])
-    )
+    # A tool call's input arrives in deltas, after its block starts with an empty one; its name and id are all
+    # the span reads, from `content_block_start`.
+    started = {**block, "input": {}} if "input" in block else block
+    delta = {"stop_reason": stop_reason, "stop_sequence": None}
+    events = [
+        {"type": "message_start", "message": _message(None, [])},
+        {"type": "content_block_start", "index": 0, "content_block": started},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "message_delta", "delta": delta, "usage": {"output_tokens": 7}},
+        {"type": "message_stop"},
+    ]
+    return sim.raw(_sse(events))
 
 
 def _call_beta(client: anthropic.Anthropic, key: str, streamed: bool) -> None:
@@ -536,8 +573,14 @@ def _call_beta(client: anthropic.Anthropic, key: str, streamed: bool) -> None:
 @pytest.mark.parametrize("streamed", [False, True], ids=["whole", "streamed"])
 @pytest.mark.parametrize("stop_reason", DECLARED_STOP_REASONS)
 def test_each_declared_stop_reason_is_recorded(
-    spans: Spans, sim: Simulator, client: anthropic.Anthropic, caplog: pytest.LogCaptureFixture, stop_reason: str, streamed: bool
+    spans: Spans,
+    sim: Simulator,
+    client: anthropic.Anthropic,
+    caplog: pytest.LogCaptureFixture,
+    stop_reason: str,
+    streamed: bool,
 ) -> None:
+    """Every stop reason the SDK declares is on the span, with its finish reason, and is not logged as unknown."""
     key = _answer(sim, stop_reason, {"type": "text", "text": "Hello."}, streamed)
     try:
         with caplog.at_level(logging.DEBUG, logger="claude_otel"):
@@ -558,7 +601,7 @@ def test_each_declared_tool_call_block_is_a_tool_call_on_the_span(
     spans: Spans, sim: Simulator, client: anthropic.Anthropic, kind: str, streamed: bool
 ) -> None:
     """Every block the SDK declares with a tool call's shape (an id, a name, an input) is one of the span's tool
-    calls; one that is not a tool call after all belongs in an explicit list here, with why."""
+    calls, with its `gen_ai.tool.type`: a new kind of tool call is not left off the span and the tool call metric."""
     block = {"type": kind, "id": "toolu_drift_1", "name": "probe", "input": {"q": 1}, "server_name": "srv"}
     key = _answer(sim, "tool_use", block, streamed)
     try:
