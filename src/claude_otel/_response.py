@@ -203,7 +203,8 @@ class MessageReader(ResponseReader):
                 self._block(block)
 
     def _block(self, block: object) -> None:
-        """Keeps the name and id of a tool call block (`tool_use`, `server_tool_use`): never its input."""
+        """Keeps the name and id of a tool call block (`tool_use`, `server_tool_use`, `mcp_tool_use`): never its
+        input."""
         fields = fields_of(block)
         kind = TOOL_BLOCKS.get(fields.get("type"))  # type: ignore[arg-type]
         if kind is not None:
@@ -352,11 +353,25 @@ OTHER_EVENTS = frozenset({"content_block_stop", "ping", "error"})
 """The stream events a `MessageReader` reads nothing from; any other type than these and the ones it reads is new."""
 
 STOP_REASONS = frozenset(
-    {"end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal", "model_context_window_exceeded"}
+    {
+        "end_turn",
+        "max_tokens",
+        "stop_sequence",
+        "tool_use",
+        "pause_turn",
+        "refusal",
+        "model_context_window_exceeded",
+        "compaction",  # Beta: the turn stopped after compacting its context (`pause_after_compaction`).
+    }
 )
-"""The stop reasons claude_otel knows; another is recorded as it is, and logged at debug level."""
+"""The stop reasons claude_otel knows; another is recorded as it is, and logged at debug level.
+`tests/test_sdk_drift.py` checks that the installed SDK declares no other."""
 
-TOOL_BLOCKS = {"tool_use": sc.TOOL_TYPE_FUNCTION, "server_tool_use": sc.TOOL_TYPE_EXTENSION}
+TOOL_BLOCKS = {
+    "tool_use": sc.TOOL_TYPE_FUNCTION,
+    "server_tool_use": sc.TOOL_TYPE_EXTENSION,
+    "mcp_tool_use": sc.TOOL_TYPE_EXTENSION,  # Beta: a tool of a remote MCP server, which the API calls itself.
+}
 """The content blocks that are tool calls, and their `gen_ai.tool.type`."""
 
 

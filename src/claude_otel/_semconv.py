@@ -146,7 +146,8 @@ CLAUDE_OTEL_COST_CACHE_READ_USD: Final = "claude_otel.cost.cache_read_usd"
 CLAUDE_OTEL_COST_OUTPUT_USD: Final = "claude_otel.cost.output_usd"
 GEN_AI_TOOL_NAME: Final = "gen_ai.tool.name"
 GEN_AI_TOOL_TYPE: Final = "gen_ai.tool.type"
-"""`function` for the application's tools (`tool_use` blocks), `extension` for Anthropic's server tools."""
+"""`function` for the application's tools (`tool_use` blocks), `extension` for the tools the API calls itself: Anthropic's
+server tools (`server_tool_use`) and remote MCP servers' tools (`mcp_tool_use`)."""
 CLAUDE_OTEL_TOOL_CALLS_NAMES: Final = "claude_otel.tool_calls.names"
 """The tools the model called in the response, in order (names only: arguments are content, captured only on
 opt-in); with `.ids` (the `tool_use` ids) and `.types` (`gen_ai.tool.type` of each), arrays of the same length."""
