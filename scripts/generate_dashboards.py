@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Renders the Grafana dashboards `dashboards/<name>.json` from their definition in `claude_otel._dashboards`.
+"""Renders the Grafana dashboards `dashboards/<name>.json` from their definition in `claude_otel._tools.dashboards`.
 
     python scripts/generate_dashboards.py          # writes the files
     python scripts/generate_dashboards.py --check  # exits 1 when a committed file differs from its source
@@ -24,7 +24,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common as common_models
 from grafana_foundation_sdk.models import dashboard as models
 
-from claude_otel import _dashboards as d
+from claude_otel._tools import dashboards as d
 
 OUT = Path(__file__).resolve().parent.parent / "dashboards"
 PROMETHEUS = models.DataSourceRef(type_val="prometheus", uid="${datasource}")

@@ -21,7 +21,7 @@ def main(argv: list[str]) -> None:
         claude_otel.instrument()
     client, async_client = anthropic.Anthropic(api_key="sk-ant-test"), anthropic.AsyncAnthropic(api_key="sk-ant-test")
     if argv[0] == "demo":
-        from claude_otel._demo import run_workload
+        from claude_otel._tools.demo import run_workload
 
         run_workload(client, async_client)
         return

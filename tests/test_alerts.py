@@ -33,8 +33,8 @@ import pytest
 import yaml
 
 import stack as real
-from claude_otel import _dashboards as dashboards
-from claude_otel._report import Prometheus, parse_duration
+from claude_otel._tools import dashboards as dashboards
+from claude_otel._tools.report import Prometheus, parse_duration
 
 pytestmark = pytest.mark.stack
 

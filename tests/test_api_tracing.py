@@ -41,8 +41,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import claude_otel
 import stack as real
-from claude_otel import _dashboards as dashboards
-from claude_otel._report import Prometheus, grafana_values, parse_duration
+from claude_otel._tools import dashboards as dashboards
+from claude_otel._tools.report import Prometheus, grafana_values, parse_duration
 from claude_otel.testing import Simulator
 
 pytestmark = [

@@ -40,9 +40,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import claude_otel
 import stack as real
-from claude_otel import _dashboards as source
-from claude_otel._demo import TENANTS, run_workload
-from claude_otel._report import Prometheus, ReportError, grafana_values, legend, parse_duration
+from claude_otel._tools import dashboards as source
+from claude_otel._tools.demo import TENANTS, run_workload
+from claude_otel._tools.report import Prometheus, ReportError, grafana_values, legend, parse_duration
 from claude_otel.testing import Simulator
 
 pytestmark = pytest.mark.stack

@@ -26,9 +26,9 @@ import anthropic
 import pytest
 
 import stack as real
-from claude_otel import _reconcile as reconcile
 from claude_otel._prices import PriceTable
-from claude_otel._report import Prometheus
+from claude_otel._tools import reconcile as reconcile
+from claude_otel._tools.report import Prometheus
 from claude_otel.testing import Simulator
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -37,7 +37,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Status, StatusCode
 
 import stack
-from claude_otel._report import Prometheus
+from claude_otel._tools.report import Prometheus
 
 pytestmark = pytest.mark.stack
 

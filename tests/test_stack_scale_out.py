@@ -38,7 +38,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
 import stack
-from claude_otel._report import Prometheus
+from claude_otel._tools.report import Prometheus
 
 pytestmark = pytest.mark.stack
 

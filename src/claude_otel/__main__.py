@@ -76,22 +76,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.command == "simulate":
         return _simulate(arguments.host, arguments.port, arguments.script)
     if arguments.command == "report":
-        from ._report import run
+        from ._tools.report import run
 
         selection = {name: getattr(arguments, name) for name in ("service", "model", "feature", "tenant") if getattr(arguments, name)}
         return run(arguments.prometheus, arguments.out, arguments.since, arguments.step, arguments.scrape_interval, selection)
     if arguments.command == "reconcile":
-        from ._reconcile import run as reconcile_run
+        from ._tools.reconcile import run as reconcile_run
 
         return reconcile_run(arguments.prometheus, arguments.since, arguments.by, arguments.tolerance, arguments.min_usd)
     if arguments.command == "destination":
-        from ._destination import run as destination_run
+        from ._tools.destination import run as destination_run
 
         return destination_run(arguments.action, arguments)
     if arguments.command == "prices":
         return _print_prices(arguments.file, arguments.check)
     if arguments.command == "demo":
-        from ._demo import run_demo
+        from ._tools.demo import run_demo
 
         return run_demo(["--live"] if arguments.live else [])
     return 2

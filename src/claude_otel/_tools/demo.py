@@ -17,7 +17,7 @@ from typing import Any, TextIO
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 
-from . import _semconv as sc
+from .. import _semconv as sc
 
 MODEL = "claude-sonnet-5-5"
 SMALL_MODEL = "claude-haiku-5-5"
@@ -49,7 +49,7 @@ def _ask(text: str) -> list[dict[str, str]]:
 
 def _scenario(steps: str, usage: str | None = None) -> dict[str, str]:
     """The simulator's headers: the steps, and usage fields of the answer (see `claude_otel.testing`)."""
-    from .testing import SCENARIO_HEADER, USAGE_HEADER
+    from ..testing import SCENARIO_HEADER, USAGE_HEADER
 
     return {SCENARIO_HEADER: steps, USAGE_HEADER: usage} if usage else {SCENARIO_HEADER: steps}
 
@@ -173,7 +173,7 @@ def run_demo(argv: Sequence[str] = (), out: TextIO = sys.stdout) -> int:
 
     simulator = None
     if not live:
-        from .testing import RateLimits, Simulator
+        from ..testing import RateLimits, Simulator
 
         # Tier 1's limits per minute, so that the rate-limit headroom panel moves with the demo's few calls.
         limits = RateLimits(requests=50, input_tokens=30_000, output_tokens=8_000)

@@ -26,9 +26,9 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, TextIO
 
-from ._extract import timestamp
-from ._prices import PriceTable, normalize
-from ._report import Prometheus, QueryError, ReportError, parse_duration
+from .._extract import timestamp
+from .._prices import PriceTable, normalize
+from .report import Prometheus, QueryError, ReportError, parse_duration
 
 ADMIN_KEY_ENV = "ANTHROPIC_ADMIN_KEY"
 COST = 'claude_otel_cost_USD_total{claude_otel_cost_part!=""}'

@@ -15,7 +15,7 @@ import os
 import sys
 from typing import Any, TextIO
 
-from ._reconcile import ADMIN_KEY_ENV
+from .reconcile import ADMIN_KEY_ENV
 
 TOKEN_ENV = "CLAUDE_OTEL_API_TRACING_TOKEN"
 
