@@ -172,6 +172,20 @@ def test_instrument_has_exactly_the_options_with_their_defaults_and_types() -> N
     assert set(option_docstrings()) == set(NAMES)  # Every option has its docstring.
 
 
+def test_the_docs_table_is_the_options_with_their_defaults_and_docstrings() -> None:
+    import dataclasses
+    from pathlib import Path
+
+    from claude_otel._options import Options
+
+    usage = (Path(__file__).parents[1] / "docs" / "usage.md").read_text(encoding="utf-8")
+    section = usage.split("\n## Options\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line.strip("|").split("|", 2) for line in section.splitlines() if line.startswith("| `")]
+    documented = [(name.strip().strip("`"), default.strip().strip("`"), text.strip()) for name, default, text in rows]
+    docstrings = option_docstrings()
+    assert documented == [(field.name, repr(field.default), docstrings[field.name]) for field in dataclasses.fields(Options)]
+
+
 def test_every_option_of_the_wrong_type_is_a_type_error_before_anything_is_set_up() -> None:
     from claude_otel._options import NAMES
 
