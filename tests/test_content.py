@@ -142,12 +142,19 @@ def test_invalid_environment_value_warns_once_and_captures_nothing(capture, clie
 
 
 @pytest.mark.parametrize(
-    "options", [{"capture_content": "yes"}, {"capture_content": True}, {"max_content_bytes": 0}, {"content_hook": "x"}]
+    ("options", "error"),
+    [
+        ({"capture_content": "yes"}, ValueError),
+        ({"max_content_bytes": 0}, ValueError),
+        ({"capture_content": True}, TypeError),  # A wrong type is a TypeError, a bad value a ValueError.
+        ({"max_content_bytes": "1000"}, TypeError),
+        ({"content_hook": "x"}, TypeError),
+    ],
 )
-def test_invalid_options_raise(options) -> None:
-    with pytest.raises(ValueError, match="claude_otel"):
+def test_invalid_options_raise(options, error) -> None:
+    with pytest.raises(error, match="claude_otel"):
         claude_otel.instrument(tracer_provider=TracerProvider(), **options)
-    claude_otel.uninstrument()
+    assert not claude_otel.AnthropicInstrumentor().is_instrumented_by_opentelemetry
 
 
 def test_the_sdks_content_mode_is_honoured(capture, client: anthropic.Anthropic, monkeypatch) -> None:

@@ -133,3 +133,110 @@ def test_a_misspelled_propagator_does_not_fail_the_import(sim) -> None:
     assert "propagated with tracecontext, baggage" in result.stderr
     sent = [request for request in sim.requests if request.body and "propagators" in str(request.body)]
     assert sent and sent[-1].headers.get("traceparent", "").startswith("00-")
+
+
+# --- the options: one model (claude_otel._options.Options), the signature, the docs and the checks follow it -----
+
+
+def option_docstrings() -> dict[str, str]:
+    """The docstring under each field of `Options`, whitespace collapsed, read from the source (Python keeps no
+    attribute docstrings)."""
+    import ast
+    import inspect
+
+    from claude_otel import _options
+
+    (options,) = [node for node in ast.parse(inspect.getsource(_options)).body if isinstance(node, ast.ClassDef) and node.name == "Options"]
+    return {
+        field.target.id: " ".join(doc.value.value.split())
+        for field, doc in zip(options.body, options.body[1:])
+        if isinstance(field, ast.AnnAssign) and isinstance(field.target, ast.Name)
+        and isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant) and isinstance(doc.value.value, str)
+    }  # fmt: skip
+
+
+def test_instrument_has_exactly_the_options_with_their_defaults_and_types() -> None:
+    import dataclasses
+    import inspect
+
+    from claude_otel._options import NAMES, Options
+
+    parameters = inspect.signature(claude_otel.instrument).parameters
+    fields = dataclasses.fields(Options)
+    assert list(parameters) == [field.name for field in fields] == list(NAMES)
+    for field in fields:
+        parameter = parameters[field.name]
+        assert parameter.kind is inspect.Parameter.KEYWORD_ONLY, field.name
+        assert parameter.default == field.default, field.name
+        assert parameter.annotation == field.type, field.name  # Both modules' annotations are strings, spelled alike.
+    assert set(option_docstrings()) == set(NAMES)  # Every option has its docstring.
+
+
+def test_the_docs_table_is_the_options_with_their_defaults_and_docstrings() -> None:
+    import dataclasses
+    from pathlib import Path
+
+    from claude_otel._options import Options
+
+    usage = (Path(__file__).parents[1] / "docs" / "usage.md").read_text(encoding="utf-8")
+    section = usage.split("\n## Options\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line.strip("|").split("|", 2) for line in section.splitlines() if line.startswith("| `")]
+    documented = [(name.strip().strip("`"), default.strip().strip("`"), text.strip()) for name, default, text in rows]
+    docstrings = option_docstrings()
+    assert documented == [(field.name, repr(field.default), docstrings[field.name]) for field in dataclasses.fields(Options)]
+
+
+def test_every_option_of_the_wrong_type_is_a_type_error_before_anything_is_set_up() -> None:
+    from claude_otel._options import NAMES
+
+    for name in NAMES:
+        with pytest.raises(TypeError, match=f"claude_otel: {name} must be"):
+            claude_otel.instrument(**{name: object()})  # No option's type is a bare object.
+        assert not claude_otel.AnthropicInstrumentor().is_instrumented_by_opentelemetry
+    for options in ({"propagate": 1}, {"max_attribute_values": True}, {"max_attribute_values": 1.5}, {"prices": 7}):
+        with pytest.raises(TypeError, match="claude_otel"):
+            claude_otel.AnthropicInstrumentor().instrument(**options)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"max_attribute_values": 0}, {"max_content_bytes": -1}, {"capture_content": "ALL"}, {"capture_content": ""}],
+)
+def test_a_bad_value_of_the_right_type_is_a_value_error(options) -> None:
+    with pytest.raises(ValueError, match="claude_otel") as raised:
+        claude_otel.instrument(**options)
+    assert type(raised.value) is ValueError
+    with pytest.raises(ValueError, match="claude_otel"):
+        claude_otel.AnthropicInstrumentor().instrument(**options)
+    assert not claude_otel.AnthropicInstrumentor().is_instrumented_by_opentelemetry
+
+
+def test_instrument_loads_the_price_table_once(monkeypatch) -> None:
+    from claude_otel._prices import PriceTable
+
+    loads = []
+    load = PriceTable.load.__func__
+
+    def counted(cls, *args, **kwargs):
+        loads.append(args)
+        return load(cls, *args, **kwargs)
+
+    monkeypatch.setattr(PriceTable, "load", classmethod(counted))
+    claude_otel.instrument(tracer_provider=TracerProvider(), metrics=False)
+    try:
+        assert len(loads) == 1
+    finally:
+        claude_otel.uninstrument()
+
+
+def test_the_instrumentor_warns_for_a_bad_price_file_from_the_environment_but_raises_for_one_given(tmp_path, monkeypatch) -> None:
+    bad = tmp_path / "prices.json"
+    bad.write_text("[]")
+    monkeypatch.setenv("CLAUDE_OTEL_PRICES", str(bad))
+    with pytest.raises(claude_otel.PriceTableError):
+        claude_otel.instrument(tracer_provider=TracerProvider())  # Where the application's author sees it.
+    with pytest.raises(claude_otel.PriceTableError):
+        claude_otel.AnthropicInstrumentor().instrument(tracer_provider=TracerProvider(), prices=bad)
+    with pytest.warns(claude_otel.ConfigurationWarning, match="using the bundled prices"):
+        claude_otel.AnthropicInstrumentor().instrument(tracer_provider=TracerProvider(), metrics=False)
+    claude_otel.uninstrument()

@@ -18,7 +18,8 @@ from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
 
 from ._attribution import attributes
-from ._instrumentor import AnthropicInstrumentor
+from ._instrumentor import CHECKED, AnthropicInstrumentor
+from ._options import Options
 from ._prices import PriceTableError
 from ._warnings import ConfigurationWarning, warn
 from .version import __version__
@@ -29,7 +30,7 @@ from .version import __version__
 logging.getLogger("claude_otel").addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
-    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry._logs import LoggerProvider
 
 __all__ = ["AnthropicInstrumentor", "ConfigurationWarning", "PriceTableError", "__version__", "attributes", "instrument", "uninstrument"]
 
@@ -51,58 +52,34 @@ def instrument(
     max_content_bytes: int | None = None,
     content_hook: Callable[[dict[str, Any]], Any] | None = None,
 ) -> None:
-    """Instruments the `anthropic` SDK. A second call changes nothing; it warns (`ConfigurationWarning`) when its
-    options differ from those in effect, which `uninstrument()` and a new `instrument()` change.
+    """Instruments the `anthropic` SDK: from then on every call is one CLIENT span, its metrics and its log record.
 
-    A provider that is not given is the global one; when the application has set none, one is set up from the
-    standard `OTEL_*` environment variables, exporting over OTLP (see `claude_otel._providers`).
-    `propagate` sends the trace context with each request to the API, without claude_otel's attribution baggage
-    (the SDK's own `ANTHROPIC_OPEN_TELEMETRY_PROPAGATION=false`, or a client whose SDK tracing is off, still turns it
-    off for a client).
-    `rate_limit_headers` records the `anthropic-ratelimit-*` response headers on each attempt span.
-    `request_log` writes one JSON line per call to the `claude_otel` logger (INFO, WARNING for failures), and to
-    the OpenTelemetry logs signal when a logger provider is given or configured globally.
-    `metrics` records the GenAI client metrics, cost and reliability counters; `legacy_metrics` also emits
-    `gen_ai.client.operation.duration` and `gen_ai.client.token.usage` for dashboards that expect those names.
-    `prices` is a JSON price file (also `CLAUDE_OTEL_PRICES`) whose rows extend the bundled table, each merged onto
-    the bundled row of its model unless it says `"replace": true`; a malformed one raises `PriceTableError` here. `max_attribute_values` bounds the distinct values per attribution
-    key on metrics (see `attributes`). `batch_attribution(batch_id, custom_id)` gives the attribution of a Message
-    Batch result read in a process that did not create the batch (e.g. from a `custom_id` prefix), as a mapping
-    like the arguments of `attributes`, or `None`.
-    `capture_content` records prompts and completions: `NO_CONTENT` (the default), `SPAN_ONLY`, `EVENT_ONLY` or
-    `SPAN_AND_EVENT`, over `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`; `max_content_bytes` bounds the
-    content of a call (default 750000, or `CLAUDE_OTEL_MAX_CONTENT_BYTES`); `content_hook(content)` returns what to
-    record of it, to redact, or `None` for nothing (see `claude_otel._content`).
+    Every option, its default and what it does: the table "Options" of docs/usage.md (the same text as the
+    docstrings of `claude_otel._options.Options`). A provider that is not given is the global one; when the
+    application has set none, one is set up from the standard `OTEL_*` environment variables. An option left at
+    `None` that has an environment variable (`prices`, `capture_content`, `max_content_bytes`) is read from it; a bad
+    value there warns (`ConfigurationWarning`) and is not used, except a malformed `CLAUDE_OTEL_PRICES` file, which
+    raises `PriceTableError` as a `prices` file does.
+
+    Raises, before anything is set up: `TypeError` when an option has the wrong type (`propagate=1`,
+    `max_attribute_values="100"`, `content_hook="redact"`); `ValueError` when it has the right type but a bad value
+    (`max_attribute_values=0`, `capture_content="ALL"`); `PriceTableError`, a `ValueError`, for a malformed price
+    file. A second call changes nothing: it warns (`ConfigurationWarning`) when its options differ from those in
+    effect, which `uninstrument()` and a new `instrument()` change.
     """
-    from ._instrumentor import check_options, ignored_options
-
-    options = {
-        "tracer_provider": tracer_provider,
-        "meter_provider": meter_provider,
-        "logger_provider": logger_provider,
-        "propagate": propagate,
-        "rate_limit_headers": rate_limit_headers,
-        "request_log": request_log,
-        "metrics": metrics,
-        "legacy_metrics": legacy_metrics,
-        "prices": prices,
-        "max_attribute_values": max_attribute_values,
-        "batch_attribution": batch_attribution,
-        "capture_content": capture_content,
-        "max_content_bytes": max_content_bytes,
-        "content_hook": content_hook,
-    }
-    check_options(options)  # Bad options raise before any provider is set up.
+    # The parameters by name, before any other local is bound: they are the fields of `Options`, which
+    # tests/test_instrumentor.py holds equal to this signature.
+    options, prices_table = Options.from_kwargs(locals(), strict_price_env=True)
     instrumentor = AnthropicInstrumentor()
     if instrumentor.is_instrumented_by_opentelemetry:
-        ignored = ignored_options(options)
+        ignored = options.differences(AnthropicInstrumentor._options)
         if ignored:
             warn(
                 f"claude_otel: already instrumented; this instrument() call's {', '.join(ignored)} ignored. "
                 "To change options, call claude_otel.uninstrument() first."
             )
         return
-    instrumentor.instrument(**options)
+    instrumentor.instrument(**{CHECKED: (options, prices_table)})
 
 
 def uninstrument() -> None:

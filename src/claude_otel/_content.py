@@ -71,16 +71,6 @@ _EVENT_KEYS = (
 )
 
 
-def check_options(mode: object, max_bytes: object, hook: object) -> None:
-    """Checks the content options of `instrument()`: raises `ValueError` for one that is not valid."""
-    if mode is not None and (not isinstance(mode, str) or mode.strip().upper() not in MODES):
-        raise ValueError(f"claude_otel: capture_content must be one of {', '.join(MODES)}, not {mode!r}")
-    if max_bytes is not None and (not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 1):
-        raise ValueError(f"claude_otel: max_content_bytes must be a whole number >= 1, not {max_bytes!r}")
-    if hook is not None and not callable(hook):
-        raise ValueError(f"claude_otel: content_hook must be callable, not {hook!r}")
-
-
 class ContentCapture:
     """What `instrument()` was told about content, for every call: `recorder` gives a call its `Recorder`."""
 
@@ -105,11 +95,11 @@ class ContentCapture:
 
     @classmethod
     def configure(
-        cls, mode: object, max_bytes: object, hook: object, logger_provider: LoggerProvider | None
+        cls, mode: str | None, max_bytes: int | None, hook: ContentHook | None, logger_provider: LoggerProvider | None
     ) -> ContentCapture:
-        """From `instrument()`'s options and the environment. An option that is not valid raises `ValueError`."""
-        check_options(mode, max_bytes, hook)
-        if isinstance(mode, str):
+        """From `instrument()`'s options, as `claude_otel._options` checked them, and the environment for an option
+        left at `None`: an environment value that is not valid warns (`ConfigurationWarning`) and is not used."""
+        if mode is not None:
             mode = mode.strip().upper()
         elif os.environ.get(ENV_MODE, "").strip():
             mode = os.environ[ENV_MODE].strip().upper()
@@ -124,7 +114,7 @@ class ContentCapture:
                 warn(f"claude_otel: {ENV_MAX_BYTES}={text!r} is not a whole number >= 1; using {DEFAULT_MAX_BYTES}")
         if mode in (EVENT_ONLY, SPAN_AND_EVENT) and logger_provider is None:
             warn(f"claude_otel: content capture {mode} needs a logger provider for its events; none is set")
-        return cls(mode, max_bytes, hook, logger_provider)  # type: ignore[arg-type]
+        return cls(mode, max_bytes, hook, logger_provider)
 
     def recorder(self, span: Span, body: object, sdk_options: object) -> Recorder | None:
         """The `Recorder` of a chat call whose request body is `body`, or `None` when nothing is to be captured.
