@@ -31,8 +31,8 @@ from opentelemetry.trace import SpanContext
 from opentelemetry.util.types import AttributeValue
 
 from . import _semconv as sc
-from ._call import Outcome
 from ._extract import as_int, as_str, field, put, timestamp
+from ._observe import Outcome
 from ._prices import Cost, round_cost
 from ._response import ResponseReader
 

@@ -31,6 +31,7 @@ from . import _semconv as sc
 from ._attempts import AttemptRecord, emit_spans, request_url, response_headers, start_span, url_attributes
 from ._boundary import never_raises
 from ._extract import field
+from ._observe import Observer, Outcome
 from ._response import ResponseReader, decoded_json
 
 if TYPE_CHECKING:
@@ -42,19 +43,6 @@ if TYPE_CHECKING:
     from ._request_log import RequestLog
 
 log = logging.getLogger("claude_otel")
-
-
-class Outcome:
-    """How the reading of a streamed body ended (`claude_otel.stream.outcome`)."""
-
-    COMPLETED = "completed"
-    """Read to its end: `message_stop` for a stream of events."""
-    ABANDONED = "abandoned"
-    """The application stopped reading: it broke out, closed the stream, dropped it, or its task was cancelled."""
-    FAILED = "failed"
-    """Reading raised: an `error` event, a dropped connection, a read timeout."""
-    TRUNCATED = "truncated"
-    """The server ended the stream without `message_stop`. The application sees no error; the span says it failed."""
 
 
 @dataclass(frozen=True)
@@ -99,19 +87,16 @@ class Request:
 class Call:
     """The state of one traced API call. Every method is safe to call from any thread and never raises.
 
-    Three records hold what it knows: `request` (what the request said), `records` (one `AttemptRecord` per HTTP
-    attempt) and `reader` (what the response said, `claude_otel._response`). The rest is the body the application
-    has yet to read, and how its reading goes (`claude_otel._observe`).
+    Four records hold what it knows: `request` (what the request said), `records` (one `AttemptRecord` per HTTP
+    attempt), `reader` (what the response said, `claude_otel._response`) and `observer` (the body the application has
+    yet to read, and how its reading goes, `claude_otel._observe`).
     """
 
     __slots__ = (
         "_end_once",
-        "body",
         "carrier",
-        "chunks",
         "handed_over",
-        "in_next",
-        "parsing",
+        "observer",
         "reader",
         "records",
         "request",
@@ -130,13 +115,8 @@ class Call:
         self.start = time.perf_counter()
         self.records: list[AttemptRecord] = []
         self.carrier: dict[str, str] | None = None  # The trace context headers sent with every attempt.
-        # The body of the call's successful response while the application has yet to read it.
-        self.body: object | None = None
-        self.chunks: Any = None  # What `body_sink` gave: it receives the body's bytes as they are read.
-        # Set while an SDK `Stream` parses the body into events, and while it is inside a read of the body: a close
-        # or error of the body seen then is the stream's to report, with what the events say.
-        self.parsing = False
-        self.in_next = False
+        self.observer = Observer()
+        """The body the application has yet to read, and how it reads it."""
         # Set when the SDK hands the call's result to the application: a body closed before then was closed by the
         # SDK or a middleware (one that replaces the response), not abandoned by the application.
         self.handed_over = False
@@ -189,7 +169,7 @@ class Call:
     def returned(self, result: object) -> None:
         """Records what the SDK returned to the application, and ends the span unless a body remains to be read."""
         self.handed_over = True
-        if self.body is not None or self._end_once.locked():
+        if self.observer.body is not None or self._end_once.locked():
             # The body's reader ends the span (a stream, or a response the application reads itself), or has
             # already ended it: the SDK read a JSON body before it returned, and the body's end told.
             return
@@ -211,15 +191,16 @@ class Call:
         """The application read the body itself, without a `Stream`: the reader reads what was kept of it. A stream's
         body read before the call returned was read by a middleware (one that caches or replays responses): the
         stream the application gets ends the call (`patches._adopt`)."""
+        observer = self.observer
         if self.request.streams and not self.handed_over:
-            self.body = None
+            observer.body = None
             return
-        if self.chunks is not None:
+        if observer.sink is not None:
             try:
-                self.reader.body_done(self.chunks)
+                self.reader.body_done(observer.sink)
             except Exception:
                 log.debug("claude_otel: could not decode a response body", exc_info=True)
-            self.chunks = None
+            observer.sink = None
         self.end(None, Outcome.COMPLETED)
 
     # --- the end --------------------------------------------------------------------------------------------------
@@ -259,7 +240,7 @@ class Call:
             # the status stays unset, as the SDK's own spans leave it.
             cost = reader.cost(attributes, self.settings.prices)
             span.set_attributes(attributes)
-            if outcome in (Outcome.FAILED, Outcome.TRUNCATED) and self.body is not None:
+            if outcome in (Outcome.FAILED, Outcome.TRUNCATED) and self.observer.body is not None:
                 span.add_event(sc.EVENT_STREAM_FAILURE, reader.failure_event(attributes, failure, duration))
             reader.record(span, attributes, self.request.metric_base)
             if self.attempts > 1 or sc.ERROR_TYPE in attributes:
@@ -270,8 +251,8 @@ class Call:
             log.debug("claude_otel: could not end the span of an API call", exc_info=True)
             return
         finally:
-            self.body = None
-            self.chunks = None
+            self.observer.body = None
+            self.observer.sink = None
         try:
             metrics = self.settings.metrics
             if metrics is not None:
@@ -287,7 +268,7 @@ class Call:
         last = self.records[-1].response if self.records else None
         retryable = category in _errors.TRANSIENT and (last is None or _errors.should_retry_header(last) is not False)
         # Failed before a body: the SDK's retries, if any, are spent. After HTTP 200 the SDK never retries.
-        in_body = outcome is not None and self.body is not None
+        in_body = outcome is not None and self.observer.body is not None
         max_retries = self.request.max_retries
         exhausted = retryable and not in_body and max_retries is not None and self.attempts > max_retries
         return {

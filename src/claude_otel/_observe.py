@@ -16,12 +16,80 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Generator, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._boundary import never_raises
-from ._call import Call, Outcome
+
+if TYPE_CHECKING:
+    from ._call import Call
 
 log = logging.getLogger("claude_otel")
+
+
+class Outcome:
+    """How the reading of a streamed body ended (`claude_otel.stream.outcome`)."""
+
+    COMPLETED = "completed"
+    """Read to its end: `message_stop` for a stream of events."""
+    ABANDONED = "abandoned"
+    """The application stopped reading: it broke out, closed the stream, dropped it, or its task was cancelled."""
+    FAILED = "failed"
+    """Reading raised: an `error` event, a dropped connection, a read timeout."""
+    TRUNCATED = "truncated"
+    """The server ended the stream without `message_stop`. The application sees no error; the span says it failed."""
+
+
+class Observer:
+    """How the application reads the body of a call's successful response, and who reports how that ended.
+
+    Two wrappers can see one ending: the body's (`BodyWrapper`: read to its end, failed, closed, dropped) and, when
+    an SDK `Stream` parses the body into events, the stream's (`observe_events`), whose reads of the body run inside
+    it. The stream reports what it sees, with what its events say; the body reports only what no stream is there to
+    see. Each `Call` has one `Observer`; its methods are the rules, in one place.
+    """
+
+    __slots__ = ("body", "in_next", "parsing", "sink")
+
+    def __init__(self) -> None:
+        self.body: object | None = None
+        """The body left for the application to read: its wrapper, or `ADOPTED`; `None` when there is none."""
+        self.sink: Any = None
+        """What `Call.body_sink` gave: it receives the body's bytes as they are read."""
+        self.parsing = False
+        """An SDK `Stream` parses the body: its end is the stream's to report."""
+        self.in_next = False
+        """The stream is inside a read of the body: a failure or close the body sees then is the stream's."""
+
+    def read_failed(self, call: Call, error: BaseException) -> None:
+        """Reading the body raised."""
+        if not self.in_next:
+            call.end(error, Outcome.FAILED)
+
+    def read_to_end(self, call: Call) -> None:
+        """The body was read to its end."""
+        if not self.parsing:
+            call.body_read()
+
+    def closed(self, call: Call, body: object, read: bool) -> None:
+        """`body` was closed or dropped (`read`: after its end). Before its end and outside a stream's read, the
+        application abandoned it; before the call returned, the SDK or a middleware did (one that replays or caches
+        responses closes the one it got and returns its own): the call goes on, its end told by what the application
+        reads (`patches._call_of`)."""
+        if not read and not self.in_next:
+            if call.handed_over:
+                call.end(None, Outcome.ABANDONED)
+            elif self.body is body:
+                self.body = None
+
+    def stream_closed(self, call: Call) -> None:
+        """The application closed a stream over a body read before the call returned (an adopted one). In a read, it
+        is the SDK closing a stream it read to the end, which the stream's events report."""
+        if not self.in_next:
+            call.end(None, Outcome.ABANDONED)
+
+
+ADOPTED = object()
+"""An `Observer`'s `body` while a stream over a body read early is the call's to read (`patches._adopt`)."""
 
 CALL_ATTRIBUTE = "claude_otel_call"
 """The attribute of a wrapped body that holds its `Call`, where a `Stream` parsing that body finds it."""
@@ -58,7 +126,8 @@ def _body_classes(httpx: Any) -> tuple[type, type, type]:
 
         def __iter__(self) -> Iterator[bytes]:
             call = self.claude_otel_call
-            chunks = call.chunks
+            observer = call.observer
+            chunks = observer.sink
             try:
                 for chunk in self._body:
                     if chunks is not None:
@@ -67,12 +136,10 @@ def _body_classes(httpx: Any) -> tuple[type, type, type]:
             except GeneratorExit:
                 raise  # The reader stopped; `close` says so.
             except BaseException as err:
-                if not call.in_next:
-                    call.end(err, Outcome.FAILED)
+                observer.read_failed(call, err)
                 raise
             self._read = True
-            if not call.parsing:
-                call.body_read()
+            observer.read_to_end(call)
 
         def close(self) -> None:
             _body_closed(self)
@@ -98,7 +165,8 @@ def _body_classes(httpx: Any) -> tuple[type, type, type]:
 
         async def __aiter__(self) -> AsyncIterator[bytes]:
             call = self.claude_otel_call
-            chunks = call.chunks
+            observer = call.observer
+            chunks = observer.sink
             body = self._async_body.__aiter__()
             try:
                 async for chunk in body:
@@ -108,8 +176,7 @@ def _body_classes(httpx: Any) -> tuple[type, type, type]:
             except GeneratorExit:
                 raise
             except BaseException as err:
-                if not call.in_next:
-                    call.end(err, Outcome.FAILED)
+                observer.read_failed(call, err)
                 raise
             finally:
                 # Closes the body's generator in the task that read it, not later in a task of the event loop's.
@@ -117,8 +184,7 @@ def _body_classes(httpx: Any) -> tuple[type, type, type]:
                 if aclose is not None:
                     await aclose()
             self._read = True
-            if not call.parsing:
-                call.body_read()
+            observer.read_to_end(call)
 
         async def aclose(self) -> None:
             _body_closed(self)
@@ -147,67 +213,64 @@ def _body_classes(httpx: Any) -> tuple[type, type, type]:
 
 @never_raises("record the close of a response body", None)
 def _body_closed(body: Any) -> None:
-    """A body was closed or dropped. Before its end and outside a stream's read, the application abandoned it; before
-    the call returned, the SDK or a middleware did (one that replays or caches responses closes the one it got and
-    returns its own): the call goes on, its end told by what the application reads (`patches._call_of`)."""
+    """A body was closed or dropped (`Observer.closed`)."""
     call: Call | None = getattr(body, CALL_ATTRIBUTE, None)
-    if call is not None and not body._read and not call.in_next:
-        if call.handed_over:
-            call.end(None, Outcome.ABANDONED)
-        elif call.body is body:
-            call.body = None
+    if call is not None:
+        call.observer.closed(call, body, body._read)
 
 
 def observe_events(events: Generator[Any, None, None], call: Call) -> Iterator[Any]:
     """Yields the events of `events`, a `Stream.__stream__` generator, telling `call` of each and of the end."""
-    call.parsing = True
+    observer = call.observer
+    observer.parsing = True
     read = call.reader.event  # Once: it runs for every event.
     try:
         while True:
-            call.in_next = True
+            observer.in_next = True
             try:
                 event = next(events)
             except StopIteration:
-                call.in_next = False
+                observer.in_next = False
                 call.stream_ended()
                 return
-            call.in_next = False
+            observer.in_next = False
             read(event)
             yield event
     except GeneratorExit:
         # The application closed the iteration, or dropped the stream: close the SDK's generator too.
-        call.in_next = False
+        observer.in_next = False
         call.end(None, Outcome.ABANDONED)
         events.close()
         raise
     except BaseException as err:
-        call.in_next = False
+        observer.in_next = False
         call.end(err, Outcome.FAILED if isinstance(err, Exception) else Outcome.ABANDONED)
         raise
 
 
 async def observe_async_events(events: Any, call: Call) -> AsyncIterator[Any]:
     """`observe_events` for an `AsyncStream.__stream__` async generator."""
-    call.parsing = True
+    observer = call.observer
+    observer.parsing = True
     read = call.reader.event  # Once: it runs for every event.
     try:
         while True:
-            call.in_next = True
+            observer.in_next = True
             try:
                 event = await events.__anext__()
             except StopAsyncIteration:
-                call.in_next = False
+                observer.in_next = False
                 call.stream_ended()
                 return
-            call.in_next = False
+            observer.in_next = False
             read(event)
             yield event
     except GeneratorExit:
-        call.in_next = False
+        observer.in_next = False
         call.end(None, Outcome.ABANDONED)
         await events.aclose()
         raise
     except BaseException as err:
-        call.in_next = False
+        observer.in_next = False
         call.end(err, Outcome.FAILED if isinstance(err, Exception) else Outcome.ABANDONED)
         raise

@@ -37,9 +37,9 @@ from . import _semconv as sc
 from ._attribution import current as current_attribution
 from ._attribution import without_attribution
 from ._boundary import never_raises
-from ._call import Call, Outcome, Request, Settings
+from ._call import Call, Request, Settings
 from ._metrics import metric_attributes
-from ._observe import CALL_ATTRIBUTE, BodyWrapper, observe_async_events, observe_events
+from ._observe import ADOPTED, CALL_ATTRIBUTE, BodyWrapper, Outcome, observe_async_events, observe_events
 from ._request import beta_header, chat_request_attributes
 from ._response import MessageReader
 from .version import __version__
@@ -274,7 +274,7 @@ class Hooks:
         """Hands the result to the call, which ends unless a body remains to be read. A stream whose body was read
         before the call returned (no body left to watch) is adopted: its events end the call. Never raises."""
         try:
-            if call.body is None and isinstance(result, self._streams):
+            if call.observer.body is None and isinstance(result, self._streams):
                 _adopt(call, result)
         except Exception:
             log.debug("claude_otel: could not observe a stream over a body read early", exc_info=True)
@@ -339,8 +339,8 @@ class Hooks:
         response = result[0]
         call.attempt_returned(response)
         if response.is_success and not response.is_closed and self._bodies is not None:
-            call.chunks = call.body_sink(response.headers.get("content-type", ""))
-            call.body = response.stream = self._bodies.wrap(response.stream, call)
+            call.observer.sink = call.body_sink(response.headers.get("content-type", ""))
+            call.observer.body = response.stream = self._bodies.wrap(response.stream, call)
 
     def _retry_timeout(self, wrapped: Callable[..., Any], client: Any, args: Any, kwargs: Any) -> Any:
         seconds = wrapped(*args, **kwargs)
@@ -361,8 +361,8 @@ class Hooks:
         adopted stream, that ends its call: no body wrapper is there to see it."""
         try:
             call = _READ_BODIES.get(stream.response)
-            if call is not None and not call.in_next:  # In a read, the SDK closes a stream it read to the end.
-                call.end(None, Outcome.ABANDONED)
+            if call is not None:
+                call.observer.stream_closed(call)
         except Exception:
             log.debug("claude_otel: could not record the close of a stream", exc_info=True)
         return wrapped(*args, **kwargs)
@@ -412,12 +412,12 @@ def _call_of(stream: Any) -> Call | None:
             if call is None:
                 # The SDKs that parse from `Stream.__init__` (before 2.x) do it inside the call.
                 current = _CURRENT_CALL.get()
-                if isinstance(current, Call) and current.body is None and not current.handed_over and _adopt(current, stream):
+                if isinstance(current, Call) and current.observer.body is None and not current.handed_over and _adopt(current, stream):
                     call = current
         except Exception:  # A stand-in response that takes no weak reference, say: the stream goes unobserved.
             log.debug("claude_otel: could not find the call of a stream", exc_info=True)
             return None
-    return call if isinstance(call, Call) and not call.parsing else None
+    return call if isinstance(call, Call) and not call.observer.parsing else None
 
 
 _READ_BODIES: weakref.WeakKeyDictionary[Any, Call] = weakref.WeakKeyDictionary()
@@ -432,12 +432,8 @@ def _adopt(call: Call, stream: Any) -> bool:
         _READ_BODIES[stream.response] = call
     except (TypeError, AttributeError):
         return False
-    call.body = _ADOPTED  # Not the stream: a call that held it would keep it from ever being dropped.
+    call.observer.body = ADOPTED  # Not the stream: a call that held it would keep it from ever being dropped.
     return True
-
-
-_ADOPTED = object()
-"""A call's `body` while an adopted stream's events are its to read."""
 
 
 def _dropped_unread(call: Call) -> None:
