@@ -229,6 +229,8 @@ class BatchReader(ResponseReader):
 
     # --- what is sent and received --------------------------------------------------------------------------------
 
+    sees_attempts = True
+
     def attempt_seen(self, response_or_error: object) -> None:
         """The size of what `batches.create` sent, from its header: a 413 says by how much it was too large."""
         if self.operation != sc.OPERATION_BATCHES_CREATE:

@@ -42,8 +42,11 @@ class ResponseReader:
 
     __slots__ = ()
 
+    sees_attempts = False
+    """Whether `attempt_seen` reads anything: a call asks it of each attempt only then."""
+
     def attempt_seen(self, response_or_error: object) -> None:
-        """An attempt got its response (headers), or failed without one."""
+        """An attempt got its response (headers), or failed without one (when `sees_attempts`)."""
 
     def body_sink(self, content_type: str) -> Any:
         """What keeps the bytes of a successful body as they are read, for `body_done`; `None` keeps nothing."""
