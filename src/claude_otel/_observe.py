@@ -14,7 +14,6 @@ Each wrapper forwards everything and swallows nothing: what the application sees
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -22,8 +21,6 @@ from ._boundary import never_raises
 
 if TYPE_CHECKING:
     from ._call import Call
-
-log = logging.getLogger("claude_otel")
 
 
 class Outcome:
