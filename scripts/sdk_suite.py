@@ -9,7 +9,17 @@ both runs, with the same message), and runs the suite twice with JUnit reports: 
 differs (grouped by module), what claude_otel caught of its own failures, and how many of its spans never ended.
 Asserts nothing; needs the package index, and minutes (about 20 for 2.x on two cores).
 
-Last run, 2026-12-02, anthropic 2.14.0, `tests/test_open_telemetry.py` (the SDK's tests of its own tracing; the
+Last run of the whole suite, 2026-12-02, anthropic 2.14.0, after the restructuring of #19 (typed records, one
+reader per API, the observer, the options model): 15,154 tests, 14,647 with the same outcome and message, 507
+with another: exactly the modules and counts of the run before it (489 in the SDK's tests of its own tracing,
+`tests/test_open_telemetry.py` and `tests/lib/tools/test_open_telemetry.py`, 18 in `tests/lib/tools/test_runners.py`
+comparing the exact headers of two runs, `traceparent` included; see docs/tests.md). claude_otel caught 218 failures
+of its own, all from the tracer providers those tests make raise ("could not start the span" 198, "could not end"
+18, "could not write the trace context" 2). The span count did not reach `spans.log` from the pytest-xdist workers
+(only the controller's `0 0`); a run of `tests/test_client.py` alone shows the workers writing theirs (38 and 96
+started, none left open).
+
+The run before, the same day, anthropic 2.14.0, `tests/test_open_telemetry.py` (the SDK's tests of its own tracing; the
 rest of its suite showed no difference that was not the harness's, issue #20): 886 tests, 432 with the same
 outcome and message, 454 that pass plain and fail instrumented. Every one of the 454 looks for the SDK's own spans
 (`anthropic.messages.create` and its attributes, the SDK's span count, its calls into OpenTelemetry), which
